@@ -1,0 +1,1 @@
+//! The mTLS resolution engine (filled in by the engine work).

@@ -1,0 +1,1 @@
+//! Errors shown to the user: one line, `error: ...`.

@@ -1,0 +1,19 @@
+//! kubectl-mtls: make Istio mutual TLS visible, safe to turn on, and provable.
+//!
+//! Layers, from the edge inwards:
+//! - [`cli`]: command-line parsing (clap), global kubectl-style flags.
+//! - [`client`]: cluster I/O through kube-rs, honouring kubeconfig like kubectl.
+//! - [`resources`]: typed Istio resources (serde), tolerant of unknown fields/values.
+//! - [`model`] and [`engine`]: the pure model and the mTLS resolution engine (no I/O).
+//! - `render`: tables, JSON/YAML, diffs.
+//! - [`cmd`]: one thin orchestration per subcommand.
+
+pub mod cli;
+pub mod client;
+pub mod cmd;
+pub mod engine;
+pub mod error;
+pub mod model;
+pub mod resources;
+
+pub use cli::run;

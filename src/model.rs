@@ -1,0 +1,1 @@
+//! The pure model (filled in by the engine work).

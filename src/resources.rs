@@ -1,0 +1,1 @@
+//! Typed Istio resources (filled in by the engine work).
