@@ -1,4 +1,531 @@
-//! Command line.
+//! Command line: the clap definitions, global kubectl-style flags, and the entry point
+//! that turns every outcome into an exit code (0 ok, 1 runtime failure, 2 usage error).
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+use crate::error::Error;
+use crate::style::ColorChoice;
+
+/// The name the usage text uses, chosen from how the binary was invoked.
+///
+/// kubectl runs a plugin with `argv[0]` set to the plugin's path (`.../kubectl-mtls`), so a
+/// binary whose file name starts with `kubectl-` presents itself as `kubectl mtls`, the way
+/// the user typed it.
+pub fn display_name(argv0: Option<&OsString>) -> String {
+    let file = argv0
+        .and_then(|a| {
+            std::path::Path::new(a)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "kubectl-mtls".to_string());
+    match file.strip_prefix("kubectl-") {
+        Some(plugin) if !plugin.is_empty() => format!("kubectl {}", plugin.replace('-', " ")),
+        _ => file,
+    }
+}
+
+/// Make Istio mutual TLS visible, safe to turn on, and provable.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl-mtls",
+    version,
+    about = "Make Istio mutual TLS visible, safe to turn on, and provable",
+    long_about = "Make Istio mutual TLS visible, safe to turn on, and provable.\n\n\
+        Reads PeerAuthentication, DestinationRule, namespaces and pods, resolves the mTLS mode \
+        every namespace, workload and port really gets (exactly as Istio does), changes policies \
+        safely, and proves enforcement with real traffic.",
+    after_help = "Global flags (--kubeconfig, --context, -n, ...) may be given before or after the subcommand.",
+    propagate_version = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// Connection and output flags shared by every subcommand.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    /// The subcommand to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every kubectl user expects, accepted before or after the subcommand.
+#[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "Global options")]
+pub struct GlobalArgs {
+    /// Path to the kubeconfig file to use (default: $KUBECONFIG, several paths merged, else ~/.kube/config)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+
+    /// The kubeconfig context to use
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// The kubeconfig cluster to use
+    #[arg(long, global = true, value_name = "NAME")]
+    pub cluster: Option<String>,
+
+    /// The kubeconfig user to use
+    #[arg(long, global = true, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// The namespace scope (default: the context's namespace, else "default")
+    #[arg(short = 'n', long, global = true, value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// How long to wait for a single server request (e.g. 30s, 1m, 500ms; 0 waits forever)
+    #[arg(long, global = true, value_name = "DURATION", default_value = "0", value_parser = parse_request_timeout)]
+    pub request_timeout: RequestTimeout,
+
+    /// Username to impersonate for the operation
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub as_user: Option<String>,
+
+    /// Group to impersonate for the operation (repeat for several groups)
+    #[arg(long = "as-group", global = true, value_name = "GROUP")]
+    pub as_group: Vec<String>,
+
+    /// Do not verify the server's certificate (insecure)
+    #[arg(long, global = true)]
+    pub insecure_skip_tls_verify: bool,
+
+    /// Log requests to stderr (credentials redacted): -v or -v=6 logs each request, -v=7 adds headers
+    #[arg(
+        short = 'v',
+        long = "verbose",
+        visible_alias = "v",
+        global = true,
+        value_name = "LEVEL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "6",
+        default_value = "0",
+        hide_default_value = true
+    )]
+    pub verbose: u8,
+
+    /// When to colour output: auto (on a terminal, unless NO_COLOR is set), always, never
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// A `--request-timeout` value; zero means no timeout.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestTimeout(pub Option<Duration>);
+
+/// Parses kubectl's duration forms: `0`, a bare number of seconds, or a number with a unit
+/// (`ms`, `s`, `m`, `h`), also combined like `1m30s`.
+pub fn parse_request_timeout(s: &str) -> Result<RequestTimeout, String> {
+    let d = parse_duration(s)?;
+    Ok(RequestTimeout(if d.is_zero() { None } else { Some(d) }))
+}
+
+/// Parses a Go-style duration (`5s`, `1m30s`, `250ms`) or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let bad = || format!("invalid duration {s:?}: use a number with a unit, e.g. 5s, 1m, 500ms");
+    if s.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "ms" => value / 1000.0,
+            "s" => value,
+            "m" => value * 60.0,
+            "h" => value * 3600.0,
+            _ => return Err(bad()),
+        };
+        total += Duration::from_secs_f64(seconds);
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the effective mTLS mode of namespaces, workloads and ports, who is in the mesh, and readiness for STRICT
+    Status(StatusArgs),
+    /// Change a PeerAuthentication safely (the one Istio honours), showing the change first
+    Enable(EnableArgs),
+    /// Show what `enable` (or a PeerAuthentication manifest) would change, as YAML and as effect on workloads
+    Diff(DiffArgs),
+    /// Prove enforcement with real traffic through pod exec, and inspect workload certificates
+    Probe(ProbeArgs),
+}
+
+/// Output formats of `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusOutput {
+    /// One row per namespace, findings below
+    Table,
+    /// The table plus a row per workload
+    Wide,
+    /// The documented JSON schema
+    Json,
+    /// The same document as YAML
+    Yaml,
+}
+
+/// An mTLS mode as given on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Only mutual TLS is accepted
+    Strict,
+    /// Both plaintext and mutual TLS are accepted
+    Permissive,
+    /// Only plaintext is accepted
+    Disable,
+}
+
+/// Arguments of `status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Namespaces to show (default: the context's namespace)
+    #[arg(value_name = "NAMESPACE")]
+    pub namespaces: Vec<String>,
+
+    /// Show every namespace
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+
+    /// Only pods matching this label selector (e.g. app=web,tier!=db)
+    #[arg(short = 'l', long = "selector", value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// Add a row per workload
+    #[arg(long)]
+    pub workloads: bool,
+
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value_t = StatusOutput::Table)]
+    pub output: StatusOutput,
+
+    /// Exit 1 when any selected workload or port resolves weaker than MODE
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub require: Option<ModeArg>,
+
+    /// The namespace istiod runs in (its mesh config names the root namespace)
+    #[arg(long, value_name = "NS", default_value = "istio-system")]
+    pub istio_namespace: String,
+
+    /// The Istio revision whose mesh config to read (ConfigMap istio-REV)
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
+}
+
+/// Which mode a policy change sets (exactly one of the flags).
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct ModeFlags {
+    /// Accept only mutual TLS
+    #[arg(long)]
+    pub strict: bool,
+    /// Accept plaintext and mutual TLS
+    #[arg(long)]
+    pub permissive: bool,
+    /// Accept only plaintext
+    #[arg(long)]
+    pub disable: bool,
+    /// Set the mode to UNSET: inherit from the level above
+    #[arg(long)]
+    pub unset: bool,
+}
+
+/// Which policy a change targets.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// The namespace whose policy to change (default: the context's namespace)
+    #[arg(value_name = "NAMESPACE", conflicts_with = "mesh")]
+    pub namespace_arg: Option<String>,
+
+    /// Change the mesh-wide policy in the root namespace
+    #[arg(long)]
+    pub mesh: bool,
+
+    /// Change the workload policy with exactly this selector (KEY=VALUE,...)
+    #[arg(short = 'l', long, value_name = "KEY=VALUE,...")]
+    pub selector: Option<String>,
+
+    /// Name for a new policy (default: "default"; required for a new selector policy)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// A port-level mode, PORT=MODE (repeatable; needs --selector)
+    #[arg(long = "port", value_name = "PORT=MODE")]
+    pub ports: Vec<String>,
+
+    /// The namespace istiod runs in (its mesh config names the root namespace)
+    #[arg(long, value_name = "NS", default_value = "istio-system")]
+    pub istio_namespace: String,
+
+    /// The Istio revision whose mesh config to read (ConfigMap istio-REV)
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
+}
+
+/// `--dry-run` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DryRun {
+    /// Send no write request at all
+    Client,
+    /// Ask the API server (and Istio's webhook) to judge the change without persisting it
+    Server,
+    /// Write for real
+    None,
+}
+
+/// Output of `enable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ObjectOutput {
+    /// The applied object as YAML
+    Yaml,
+    /// The applied object as JSON
+    Json,
+}
+
+/// Arguments of `enable`.
+#[derive(Debug, Clone, Args)]
+pub struct EnableArgs {
+    #[command(flatten)]
+    pub mode: ModeFlags,
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Show the change without writing it: client (no request at all) or server (dryRun=All)
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "client", value_name = "MODE")]
+    pub dry_run: Option<DryRun>,
+
+    /// Write even when the cluster's configuration shows traffic would break
+    #[arg(long)]
+    pub force: bool,
+
+    /// Take ownership of fields another field manager owns
+    #[arg(long)]
+    pub force_conflicts: bool,
+
+    /// The server-side apply field manager
+    #[arg(long, value_name = "NAME", default_value = "kubectl-mtls")]
+    pub field_manager: String,
+
+    /// Print the resulting object
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<ObjectOutput>,
+}
+
+/// Arguments of `diff`.
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    /// The change, as with `enable` (or use -f)
+    #[command(flatten)]
+    pub mode: Option<ModeFlags>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// PeerAuthentication manifests to compare with the cluster ("-" reads stdin)
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub files: Vec<String>,
+
+    /// The server-side apply field manager used for the dry-run
+    #[arg(long, value_name = "NAME", default_value = "kubectl-mtls")]
+    pub field_manager: String,
+}
+
+/// Output of `probe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProbeOutput {
+    /// Expected and observed results side by side
+    Table,
+    /// Machine-readable results
+    Json,
+}
+
+/// Arguments of `probe`.
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// SERVICE[.NAMESPACE][:PORT][/PATH] or an http:// URL
+    #[arg(value_name = "TARGET", required_unless_present = "certs")]
+    pub target: Option<String>,
+
+    /// Client pod to probe from: POD or deploy/NAME (repeatable)
+    #[arg(long = "from", value_name = "POD")]
+    pub from: Vec<String>,
+
+    /// Namespace of the --from pods (default: the target's namespace)
+    #[arg(long, value_name = "NS")]
+    pub from_namespace: Option<String>,
+
+    /// Create two short-lived client pods (in and outside the mesh), probe, delete them
+    #[arg(long)]
+    pub create_clients: bool,
+
+    /// Image of the created client pods
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        requires = "create_clients",
+        default_value = "curlimages/curl:8.11.1"
+    )]
+    pub image: String,
+
+    /// How long each probe may take
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Show the workload certificates of POD or deploy/NAME instead of probing traffic
+    #[arg(long, value_name = "POD", conflicts_with_all = ["target", "from", "create_clients"])]
+    pub certs: Option<String>,
+
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value_t = ProbeOutput::Table)]
+    pub output: ProbeOutput,
+}
+
+/// Builds the clap command with the name shown in usage text.
+pub fn command(name: &str) -> clap::Command {
+    Cli::command().name(name.to_string()).bin_name(name.to_string())
+}
+
+/// Parses the command line, runs the subcommand, prints any error and returns the exit code.
 pub fn run() -> i32 {
-    0
+    let args: Vec<OsString> = std::env::args_os().collect();
+    run_with(args)
+}
+
+/// [`run`] with explicit arguments (`args[0]` is the program name).
+pub fn run_with(args: Vec<OsString>) -> i32 {
+    let name = display_name(args.first());
+    let matches = match command(&name).try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) => return crate::error::report_usage(e, &name),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return crate::error::report_usage(e, &name),
+    };
+    crate::style::init(cli.global.color);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return crate::error::report(&Error::Other(format!("cannot start the async runtime: {e}"))),
+    };
+    match runtime.block_on(crate::cmd::dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => crate::error::report(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        let m = command("kubectl mtls").try_get_matches_from(args)?;
+        Cli::from_arg_matches(&m)
+    }
+
+    #[test]
+    fn display_name_follows_argv0() {
+        assert_eq!(
+            display_name(Some(&"/usr/local/bin/kubectl-mtls".into())),
+            "kubectl mtls"
+        );
+        assert_eq!(display_name(Some(&"kubectl-mtls.exe".into())), "kubectl mtls");
+        assert_eq!(display_name(Some(&"mtls-tool".into())), "mtls-tool");
+        assert_eq!(display_name(None), "kubectl mtls");
+    }
+
+    #[test]
+    fn global_flags_are_accepted_after_the_subcommand() {
+        let cli = parse(&[
+            "k",
+            "status",
+            "--context",
+            "lab",
+            "-n",
+            "istioinaction",
+            "--kubeconfig",
+            "/x",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.context.as_deref(), Some("lab"));
+        assert_eq!(cli.global.namespace.as_deref(), Some("istioinaction"));
+        assert_eq!(cli.global.kubeconfig.as_deref(), Some(std::path::Path::new("/x")));
+        let cli = parse(&["k", "--context", "lab", "status"]).unwrap();
+        assert_eq!(cli.global.context.as_deref(), Some("lab"));
+    }
+
+    #[test]
+    fn verbose_takes_an_optional_level_with_equals() {
+        assert_eq!(parse(&["k", "status"]).unwrap().global.verbose, 0);
+        assert_eq!(parse(&["k", "status", "-v"]).unwrap().global.verbose, 6);
+        assert_eq!(parse(&["k", "status", "-v=8"]).unwrap().global.verbose, 8);
+        assert_eq!(parse(&["k", "status", "--v=7"]).unwrap().global.verbose, 7);
+        // a namespace after -v is not taken as its value
+        let cli = parse(&["k", "status", "-v", "istioinaction"]).unwrap();
+        assert_eq!(cli.global.verbose, 6);
+        match cli.command {
+            Command::Status(s) => assert_eq!(s.namespaces, vec!["istioinaction".to_string()]),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn durations_parse_like_kubectl() {
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("").is_err());
+        assert_eq!(parse_request_timeout("0").unwrap(), RequestTimeout(None));
+    }
+
+    #[test]
+    fn enable_needs_exactly_one_mode() {
+        assert!(parse(&["k", "enable", "ns"]).is_err());
+        assert!(parse(&["k", "enable", "ns", "--strict", "--permissive"]).is_err());
+        let cli = parse(&["k", "enable", "ns", "--strict", "--dry-run"]).unwrap();
+        match cli.command {
+            Command::Enable(e) => {
+                assert!(e.mode.strict);
+                assert_eq!(e.dry_run, Some(DryRun::Client));
+                assert_eq!(e.target.namespace_arg.as_deref(), Some("ns"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(parse(&["k", "enable", "ns", "--strict", "--dry-run=bogus"]).is_err());
+        assert!(parse(&["k", "enable", "ns", "--mesh", "--strict"]).is_err());
+    }
+
+    #[test]
+    fn probe_needs_a_target_or_certs() {
+        assert!(parse(&["k", "probe"]).is_err());
+        assert!(parse(&["k", "probe", "--certs", "deploy/web-api"]).is_ok());
+        assert!(parse(&["k", "probe", "web-api.istioinaction:8080"]).is_ok());
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        command("kubectl mtls").debug_assert();
+    }
 }

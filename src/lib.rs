@@ -11,9 +11,11 @@
 pub mod cli;
 pub mod client;
 pub mod cmd;
+pub mod collect;
 pub mod engine;
 pub mod error;
 pub mod model;
 pub mod resources;
+pub mod style;
 
 pub use cli::run;
