@@ -127,19 +127,17 @@ fn check_names(kc: &Kubeconfig, g: &GlobalArgs, source: &KubeconfigSource) -> Re
         .clone()
         .or_else(|| kc.current_context.clone().filter(|c| !c.is_empty()));
     match &context {
-        Some(name) => {
-            if !kc.contexts.iter().any(|c| &c.name == name) {
-                return Err(Error::Kubeconfig(format!(
-                    "context \"{name}\" does not exist in {source}"
-                )));
-            }
+        Some(name) if !kc.contexts.iter().any(|c| &c.name == name) => {
+            return Err(Error::Kubeconfig(format!(
+                "context \"{name}\" does not exist in {source}"
+            )));
         }
         None if g.cluster.is_none() => {
             return Err(Error::Kubeconfig(format!(
                 "current-context is not set in {source}; use --context (kubectl config get-contexts lists them)"
             )));
         }
-        None => {}
+        _ => {}
     }
     if let Some(name) = &g.cluster
         && !kc.clusters.iter().any(|c| &c.name == name)

@@ -8,6 +8,7 @@
 //! - `render`: tables, JSON/YAML, diffs.
 //! - [`cmd`]: one thin orchestration per subcommand.
 
+pub mod certs;
 pub mod cli;
 pub mod client;
 pub mod cmd;

@@ -82,7 +82,7 @@ impl Table {
         let header_cells: Vec<Cell> = self.headers.iter().map(|h| Cell::from(h.as_str())).collect();
         for (n, row) in std::iter::once(&header_cells).chain(self.rows.iter()).enumerate() {
             let mut line = String::new();
-            for i in 0..cols {
+            for (i, width) in widths.iter().enumerate() {
                 let cell = row.get(i);
                 let text = cell.map(|c| c.text.as_str()).unwrap_or("");
                 let last = i + 1 == cols;
