@@ -86,11 +86,7 @@ impl Table {
                 let cell = row.get(i);
                 let text = cell.map(|c| c.text.as_str()).unwrap_or("");
                 let last = i + 1 == cols;
-                let pad = if last {
-                    0
-                } else {
-                    widths[i] - text.chars().count() + 3
-                };
+                let pad = if last { 0 } else { width - text.chars().count() + 3 };
                 let shown = match (n, cell.and_then(|c| c.role)) {
                     (0, _) => text.to_string(),
                     (_, Some(role)) => paint(text, role),
