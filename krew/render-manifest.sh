@@ -14,12 +14,14 @@
 #   -o FILE          where to write the manifest (default: plugin.yaml at the
 #                    repository root); written only when rendering succeeded
 #   --allow-missing  a platform whose archive is not in DIR gets the
-#                    placeholder sha256 (64 zeros) instead of failing; used
+#                    placeholder sha256 (64 f's) instead of failing; used
 #                    for the committed plugin.yaml before the release exists
 #                    and by krew/package.sh for a single-platform local build
 set -euo pipefail
 
-readonly PLACEHOLDER_SHA256=0000000000000000000000000000000000000000000000000000000000000000
+# 64 f's rather than 64 zeros: an all-digit value would be read by YAML as a
+# number, which krew cannot decode into the sha256 string.
+readonly PLACEHOLDER_SHA256=ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff
 
 usage() {
   sed -n '9,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
