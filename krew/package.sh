@@ -139,13 +139,14 @@ if [ "$os" = windows ]; then
 else
   archive="$name.tar.gz"
   # GNU tar can pack reproducibly (fixed order, owner and mtime); bsdtar on
-  # macOS runners packs the same entries without those guarantees.
+  # macOS runners packs the same entries without those guarantees, and
+  # COPYFILE_DISABLE keeps it from adding AppleDouble (._*) members.
   mtime=${SOURCE_DATE_EPOCH:-$(git -C "$repo_root" log -1 --format=%ct 2>/dev/null || echo 0)}
   if tar --version 2>/dev/null | grep -q 'GNU tar'; then
     (cd "$stage" && tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$mtime" \
       -cf - "${entries[@]}") | gzip -n -9 >"$out_dir/$archive"
   else
-    (cd "$stage" && tar -cf - "${entries[@]}") | gzip -n -9 >"$out_dir/$archive"
+    (cd "$stage" && COPYFILE_DISABLE=1 tar -cf - "${entries[@]}") | gzip -n -9 >"$out_dir/$archive"
   fi
 fi
 
