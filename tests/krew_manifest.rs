@@ -706,7 +706,10 @@ fn release_violations(m: &Value, version: &str) -> Vec<String> {
     let homepage = get_str(&spec, "homepage").unwrap_or("");
     if homepage != REPOSITORY {
         out.release(
-            "`homepage`: the repository URL",
+            concat!(
+                "`homepage`: the repository URL (krew-release-bot's ownership check: ",
+                "\"plugin homepage %s does not have prefix https://github.com/<owner>/\")"
+            ),
             format!("homepage = {homepage:?}, expected {REPOSITORY:?}"),
         );
     }
