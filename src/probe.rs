@@ -1,0 +1,394 @@
+//! The pure side of `probe`: parsing targets, building the client command (argv, never a
+//! shell string), reading what curl or wget reported, what should happen under a given mode,
+//! and the verdict. No I/O here; `cmd::probe` does the exec.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::Error;
+
+/// What to probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Service name.
+    pub service: String,
+    /// Namespace, when given (else the context's namespace).
+    pub namespace: Option<String>,
+    /// Service port, when given (else the Service's first port).
+    pub port: Option<u16>,
+    /// Request path, starting with `/`.
+    pub path: String,
+}
+
+impl Target {
+    /// The URL a client in `namespace` uses, with the resolved namespace and port.
+    pub fn url(&self, namespace: &str, port: u16) -> String {
+        format!("http://{}.{}:{}{}", self.service, namespace, port, self.path)
+    }
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// Parses `SERVICE[.NAMESPACE][:PORT][/PATH]` or an `http://` URL whose host is a Service
+/// name (`svc`, `svc.ns`, `svc.ns.svc`, `svc.ns.svc.cluster.local`).
+pub fn parse_target(input: &str) -> Result<Target, Error> {
+    let bad = |why: &str| Error::Usage(format!("invalid probe target {input:?}: {why}"));
+    let rest = if let Some(r) = input.strip_prefix("http://") {
+        r
+    } else if input.starts_with("https://") {
+        return Err(bad(
+            "use http://: the sidecars do the TLS; an https:// request would be TLS inside mTLS and not test the policy",
+        ));
+    } else if input.contains("://") {
+        return Err(bad("only http:// URLs are supported"));
+    } else {
+        input
+    };
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].to_string()),
+        None => (rest, "/".to_string()),
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => {
+            let port: u16 = p.parse().map_err(|_| bad("the port must be a number from 1 to 65535"))?;
+            if port == 0 {
+                return Err(bad("the port must be a number from 1 to 65535"));
+            }
+            (h, Some(port))
+        }
+        None => (hostport, None),
+    };
+    let labels: Vec<&str> = host.split('.').collect();
+    let (service, namespace) = match labels.as_slice() {
+        [svc] => (*svc, None),
+        [svc, ns] | [svc, ns, "svc"] => (*svc, Some(*ns)),
+        [svc, ns, "svc", ..] => (*svc, Some(*ns)),
+        _ => return Err(bad("the host must be SERVICE, SERVICE.NAMESPACE or SERVICE.NAMESPACE.svc[.DOMAIN]")),
+    };
+    if !is_dns_label(service) {
+        return Err(bad("the service name must be a DNS label (lower-case letters, digits, '-')"));
+    }
+    if let Some(ns) = namespace
+        && !is_dns_label(ns)
+    {
+        return Err(bad("the namespace must be a DNS label (lower-case letters, digits, '-')"));
+    }
+    Ok(Target { service: service.to_string(), namespace: namespace.map(str::to_string), port, path })
+}
+
+/// The HTTP client a probe runs in the client container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tool {
+    /// curl.
+    Curl,
+    /// wget (busybox or GNU), the fallback.
+    Wget,
+}
+
+/// The argv to exec: no shell, the URL is one argument.
+pub fn command(tool: Tool, url: &str, timeout: Duration) -> Vec<String> {
+    let secs = timeout.as_secs().max(1).to_string();
+    match tool {
+        Tool::Curl => ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", &secs, url]
+            .map(str::to_string)
+            .to_vec(),
+        Tool::Wget => ["wget", "-q", "-S", "-O", "/dev/null", "-T", &secs, url].map(str::to_string).to_vec(),
+    }
+}
+
+/// What the client saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "camelCase")]
+pub enum Outcome {
+    /// The server accepted the connection and answered with this HTTP status.
+    Accepted {
+        /// HTTP status code.
+        status: u16,
+    },
+    /// The connection was rejected (reset, empty reply, failed handshake, or the client's
+    /// sidecar could not connect upstream).
+    Rejected {
+        /// Why, in words.
+        detail: String,
+    },
+    /// Nothing listens on the port.
+    Refused,
+    /// No answer within the timeout.
+    Timeout,
+    /// The host name does not resolve.
+    Dns,
+    /// Neither curl nor wget is in the client container.
+    NoClientTool,
+    /// Something else failed.
+    Error {
+        /// Exit code.
+        exit: i32,
+        /// What the tool printed.
+        detail: String,
+    },
+}
+
+impl Outcome {
+    /// A short phrase for tables.
+    pub fn words(&self) -> String {
+        match self {
+            Outcome::Accepted { status } => format!("accepted (HTTP {status})"),
+            Outcome::Rejected { detail } => format!("rejected ({detail})"),
+            Outcome::Refused => "connection refused (nothing listens on the port)".into(),
+            Outcome::Timeout => "timed out".into(),
+            Outcome::Dns => "host not found (DNS)".into(),
+            Outcome::NoClientTool => "no curl or wget in the client container".into(),
+            Outcome::Error { exit, detail } => format!("failed (exit {exit}: {detail})"),
+        }
+    }
+}
+
+/// Whether an exec result means the tool itself is missing from the image.
+pub fn tool_missing(exit: i32, stderr: &str) -> bool {
+    let s = stderr.to_ascii_lowercase();
+    exit == 127
+        || exit == 126
+        || s.contains("executable file not found")
+        || s.contains("no such file or directory") && s.contains("exec")
+        || s.contains("command not found")
+}
+
+/// Reads curl's exit code and `-w '%{http_code}'` output. `client_in_mesh` matters: a client
+/// with a sidecar talks plaintext to its own proxy, so a rejection by the server comes back as
+/// HTTP 503 from that proxy rather than as a reset.
+pub fn interpret_curl(exit: i32, stdout: &str, stderr: &str, client_in_mesh: bool) -> Outcome {
+    let code: u16 = stdout.trim().parse().unwrap_or(0);
+    let first = stderr.lines().next().unwrap_or("").trim().to_string();
+    match exit {
+        0 if client_in_mesh && code == 503 => Outcome::Rejected {
+            detail: "HTTP 503 from the client's sidecar: upstream connect error".into(),
+        },
+        0 if code > 0 => Outcome::Accepted { status: code },
+        56 => Outcome::Rejected { detail: "connection reset by peer, curl exit 56".into() },
+        52 => Outcome::Rejected { detail: "empty reply from server, curl exit 52".into() },
+        35 => Outcome::Rejected { detail: "TLS handshake failed, curl exit 35".into() },
+        7 => Outcome::Refused,
+        28 => Outcome::Timeout,
+        6 => Outcome::Dns,
+        e if tool_missing(e, stderr) => Outcome::NoClientTool,
+        e => Outcome::Error { exit: e, detail: if first.is_empty() { "no output".into() } else { first } },
+    }
+}
+
+/// Reads wget's exit code and its `-S` header dump on stderr (busybox and GNU wording).
+pub fn interpret_wget(exit: i32, stderr: &str, client_in_mesh: bool) -> Outcome {
+    let lower = stderr.to_ascii_lowercase();
+    let status = stderr
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let rest = l.strip_prefix("HTTP/").or_else(|| l.split("HTTP/").nth(1))?;
+            rest.split_whitespace().nth(1)?.parse::<u16>().ok()
+        })
+        .next_back();
+    if lower.contains("reset by peer") {
+        return Outcome::Rejected { detail: "connection reset by peer (wget)".into() };
+    }
+    if lower.contains("connection refused") {
+        return Outcome::Refused;
+    }
+    if lower.contains("timed out") {
+        return Outcome::Timeout;
+    }
+    if lower.contains("bad address") || lower.contains("unable to resolve") || lower.contains("name or service")
+    {
+        return Outcome::Dns;
+    }
+    match status {
+        Some(503) if client_in_mesh => Outcome::Rejected {
+            detail: "HTTP 503 from the client's sidecar: upstream connect error".into(),
+        },
+        Some(code) => Outcome::Accepted { status: code },
+        None if exit == 0 => Outcome::Accepted { status: 200 },
+        None if tool_missing(exit, stderr) => Outcome::NoClientTool,
+        None if lower.contains("error getting response") || lower.contains("empty") => {
+            Outcome::Rejected { detail: "no response (wget)".into() }
+        }
+        None => Outcome::Error { exit, detail: stderr.lines().next().unwrap_or("no output").trim().to_string() },
+    }
+}
+
+/// The effective mode on the probed port, and whether it was set at workload level (where a
+/// DISABLE is invisible to clients' automatic mTLS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Enforcement {
+    /// STRICT, PERMISSIVE or DISABLE.
+    pub mode: crate::model::Mode,
+    /// Whether a workload-level policy (or port-level setting) decided it.
+    pub workload_level: bool,
+    /// Whether the target pods are in the mesh (something enforces the policy).
+    pub target_in_mesh: bool,
+}
+
+/// What should happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expected {
+    /// The connection should be accepted.
+    Accept,
+    /// The connection should be rejected.
+    Reject,
+}
+
+/// The expected outcome for a client, with the reason.
+pub fn expected(e: Enforcement, client_in_mesh: bool) -> (Expected, &'static str) {
+    use crate::model::Mode as M;
+    if !e.target_in_mesh {
+        return (Expected::Accept, "the target pods have no sidecar or ztunnel: nothing enforces the policy");
+    }
+    match (e.mode, client_in_mesh) {
+        (M::Strict, true) => (Expected::Accept, "STRICT: mTLS clients are accepted"),
+        (M::Strict, false) => (Expected::Reject, "STRICT: plaintext clients are rejected"),
+        (M::Permissive, _) => (Expected::Accept, "PERMISSIVE: plaintext and mTLS are accepted"),
+        (M::Disable, false) => (Expected::Accept, "DISABLE: plaintext is accepted"),
+        (M::Disable, true) if e.workload_level => (
+            Expected::Reject,
+            "workload-level DISABLE: the client's sidecar still sends mTLS, which the server refuses",
+        ),
+        (M::Disable, true) => (Expected::Accept, "namespace/mesh DISABLE: clients switch to plaintext"),
+    }
+}
+
+/// The verdict of one probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Verdict {
+    /// Reality matches the policy.
+    Pass,
+    /// Reality differs from the policy.
+    Mismatch,
+    /// Plaintext was accepted where STRICT is expected: a security finding.
+    PlaintextAccepted,
+    /// The probe could not tell (refused, timeout, DNS, no tool).
+    Inconclusive,
+}
+
+/// Compares expectation and observation.
+pub fn verdict(expect: Expected, outcome: &Outcome, strict_plaintext: bool) -> Verdict {
+    match (expect, outcome) {
+        (Expected::Accept, Outcome::Accepted { .. }) | (Expected::Reject, Outcome::Rejected { .. }) => Verdict::Pass,
+        (Expected::Reject, Outcome::Accepted { .. }) if strict_plaintext => Verdict::PlaintextAccepted,
+        (_, Outcome::Accepted { .. } | Outcome::Rejected { .. }) => Verdict::Mismatch,
+        _ => Verdict::Inconclusive,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Mode as M;
+
+    #[test]
+    fn targets_parse_in_every_form() {
+        let t = parse_target("web-api.istioinaction:8080/health").unwrap();
+        assert_eq!(
+            t,
+            Target {
+                service: "web-api".into(),
+                namespace: Some("istioinaction".into()),
+                port: Some(8080),
+                path: "/health".into()
+            }
+        );
+        let t = parse_target("http://web-api.istioinaction.svc.cluster.local:8080/").unwrap();
+        assert_eq!((t.service.as_str(), t.namespace.as_deref(), t.port), ("web-api", Some("istioinaction"), Some(8080)));
+        let t = parse_target("web-api").unwrap();
+        assert_eq!((t.namespace, t.port, t.path.as_str()), (None, None, "/"));
+        assert_eq!(t.url("default", 80), "http://web-api.default:80/");
+    }
+
+    #[test]
+    fn bad_targets_are_usage_errors() {
+        for bad in ["https://web-api", "ftp://x", "web-api:0", "web-api:99999", "web-api:http", "Web_Api", "a.b.c.d", ""] {
+            let err = parse_target(bad).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad}");
+            assert!(err.to_string().starts_with("invalid probe target"), "{err}");
+        }
+    }
+
+    #[test]
+    fn commands_are_argv_without_a_shell() {
+        let argv = command(Tool::Curl, "http://x.y:80/$(reboot)", Duration::from_secs(5));
+        assert_eq!(argv[0], "curl");
+        assert_eq!(argv.last().unwrap(), "http://x.y:80/$(reboot)");
+        assert!(argv.windows(2).any(|w| w[0] == "--max-time" && w[1] == "5"));
+        let argv = command(Tool::Wget, "http://x.y:80/", Duration::from_millis(200));
+        assert!(argv.windows(2).any(|w| w[0] == "-T" && w[1] == "1"));
+    }
+
+    #[test]
+    fn curl_results_are_read() {
+        assert_eq!(interpret_curl(0, "200", "", false), Outcome::Accepted { status: 200 });
+        assert_eq!(interpret_curl(0, "404", "", true), Outcome::Accepted { status: 404 });
+        assert!(matches!(interpret_curl(0, "503", "", true), Outcome::Rejected { .. }));
+        assert_eq!(interpret_curl(0, "503", "", false), Outcome::Accepted { status: 503 });
+        assert!(matches!(interpret_curl(56, "000", "curl: (56) Recv failure: Connection reset by peer", false),
+            Outcome::Rejected { detail } if detail.contains("reset")));
+        assert!(matches!(interpret_curl(52, "000", "", false), Outcome::Rejected { .. }));
+        assert!(matches!(interpret_curl(35, "000", "", false), Outcome::Rejected { .. }));
+        assert_eq!(interpret_curl(7, "000", "", false), Outcome::Refused);
+        assert_eq!(interpret_curl(28, "000", "", false), Outcome::Timeout);
+        assert_eq!(interpret_curl(6, "000", "", false), Outcome::Dns);
+        assert_eq!(interpret_curl(127, "", "sh: curl: not found", false), Outcome::NoClientTool);
+        assert!(matches!(interpret_curl(3, "", "curl: (3) URL malformed", false), Outcome::Error { exit: 3, .. }));
+    }
+
+    #[test]
+    fn wget_results_are_read() {
+        assert_eq!(interpret_wget(0, "  HTTP/1.1 200 OK\n", false), Outcome::Accepted { status: 200 });
+        assert_eq!(
+            interpret_wget(1, "wget: server returned error: HTTP/1.1 404 Not Found\n", false),
+            Outcome::Accepted { status: 404 }
+        );
+        assert!(matches!(interpret_wget(1, "wget: error getting response: Connection reset by peer", false),
+            Outcome::Rejected { .. }));
+        assert_eq!(interpret_wget(1, "wget: can't connect to remote host: Connection refused", false), Outcome::Refused);
+        assert_eq!(interpret_wget(1, "wget: bad address 'x.y'", false), Outcome::Dns);
+        assert_eq!(interpret_wget(1, "wget: download timed out", false), Outcome::Timeout);
+        assert!(matches!(interpret_wget(0, "HTTP/1.1 503 Service Unavailable", true), Outcome::Rejected { .. }));
+    }
+
+    fn enf(mode: M, workload_level: bool) -> Enforcement {
+        Enforcement { mode, workload_level, target_in_mesh: true }
+    }
+
+    #[test]
+    fn expectations_follow_the_mode() {
+        assert_eq!(expected(enf(M::Strict, false), true).0, Expected::Accept);
+        assert_eq!(expected(enf(M::Strict, false), false).0, Expected::Reject);
+        assert_eq!(expected(enf(M::Permissive, false), false).0, Expected::Accept);
+        assert_eq!(expected(enf(M::Permissive, true), true).0, Expected::Accept);
+        assert_eq!(expected(enf(M::Disable, false), true).0, Expected::Accept);
+        assert_eq!(expected(enf(M::Disable, false), false).0, Expected::Accept);
+        assert_eq!(expected(enf(M::Disable, true), true).0, Expected::Reject);
+        assert_eq!(expected(enf(M::Disable, true), false).0, Expected::Accept);
+        let unenforced = Enforcement { target_in_mesh: false, ..enf(M::Strict, false) };
+        assert_eq!(expected(unenforced, false).0, Expected::Accept);
+    }
+
+    #[test]
+    fn verdicts_compare_expectation_and_observation() {
+        let ok = Outcome::Accepted { status: 200 };
+        let rej = Outcome::Rejected { detail: "reset".into() };
+        assert_eq!(verdict(Expected::Accept, &ok, false), Verdict::Pass);
+        assert_eq!(verdict(Expected::Reject, &rej, true), Verdict::Pass);
+        assert_eq!(verdict(Expected::Reject, &ok, true), Verdict::PlaintextAccepted);
+        assert_eq!(verdict(Expected::Reject, &ok, false), Verdict::Mismatch);
+        assert_eq!(verdict(Expected::Accept, &rej, false), Verdict::Mismatch);
+        assert_eq!(verdict(Expected::Accept, &Outcome::Timeout, false), Verdict::Inconclusive);
+    }
+}
