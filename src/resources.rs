@@ -201,7 +201,7 @@ pub struct WorkloadSelector {
 }
 
 /// A per-object parse failure: the object is skipped and reported, the list still loads.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{kind} {namespace}/{name}: {message}")]
 pub struct ParseProblem {
     /// Kind of the object (`PeerAuthentication`, `DestinationRule`).
@@ -594,7 +594,7 @@ impl DestinationRule {
 dynamic_resource!(DestinationRule);
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use kube::Resource;
     use serde_json::json;
