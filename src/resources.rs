@@ -621,6 +621,9 @@ pub(crate) mod tests {
             "a"
         );
         assert!(pa.unknowns().is_empty());
+        // apiVersion/kind land in `types`, not in `extra`.
+        assert!(pa.extra.is_empty(), "{:?}", pa.extra);
+        assert_eq!(pa.types.as_ref().unwrap().kind, "PeerAuthentication");
         assert_eq!(serde_json::to_value(&pa).unwrap(), v);
     }
 

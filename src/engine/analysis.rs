@@ -87,7 +87,8 @@ pub struct WorkloadView {
     pub intercepted_only: Option<BTreeSet<u32>>,
     /// Pods that should have a sidecar and do not (restart needed).
     pub restart_needed: usize,
-    /// Indices of its pods in [`Analysis::pods`].
+    /// Indices of its pods in [`Analysis::pods`] (not serialized).
+    #[serde(skip)]
     pub pod_indices: Vec<usize>,
 }
 
@@ -306,6 +307,9 @@ pub fn analyze(snapshot: &Snapshot) -> Analysis {
     let dr = destination_rule_findings(snapshot, &pods, &mut findings);
     disable_findings(&index, &pods, &workloads, &dr.plaintext_pods, &mut findings);
     unenforced_findings(&pods, &workloads, &mut findings);
+    if snapshot.auto_mtls_disabled {
+        auto_mtls_findings(snapshot, &pods, &mut findings);
+    }
     let namespaces = namespace_views(snapshot, &index, &pods, &dr.plaintext_namespaces);
     Finding::sort(&mut findings);
     Analysis {
@@ -755,6 +759,23 @@ fn unenforced_findings(pods: &[PodResult], workloads: &[WorkloadView], out: &mut
                 plural(count, "pod"),
                 modes.join("/"),
                 short_list(&names, 3)
+            ),
+        ));
+    }
+}
+
+fn auto_mtls_findings(snapshot: &Snapshot, pods: &[PodResult], out: &mut Vec<Finding>) {
+    let strict = pods
+        .iter()
+        .filter(|p| p.mesh.membership.is_meshed() && p.policy.mode.mode == Mode::Strict)
+        .count();
+    if strict > 0 {
+        out.push(Finding::new(
+            FindingCode::AutoMtlsDisabled,
+            ObjectRef::new("MeshConfig", &snapshot.istio_namespace, "enableAutoMtls"),
+            format!(
+                "automatic mTLS is off: clients send plaintext unless a DestinationRule sets tls.mode ISTIO_MUTUAL, and {} require mTLS",
+                plural(strict, "STRICT pod")
             ),
         ));
     }

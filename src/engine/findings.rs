@@ -99,6 +99,9 @@ codes! {
     UnknownMode = Warning,
     /// Fields this version does not know: ignored.
     UnknownField = Info,
+    /// `enableAutoMtls: false`: clients send plaintext to STRICT workloads unless a
+    /// DestinationRule asks for mTLS.
+    AutoMtlsDisabled = Warning,
     /// A PeerAuthentication that could not be read: ignored.
     MalformedPolicy = Error,
     /// A DestinationRule that could not be read: ignored.

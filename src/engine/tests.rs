@@ -604,6 +604,98 @@ fn excluded_ports_bypass_the_sidecar() {
 }
 
 #[test]
+fn auto_mtls_disabled_in_mesh_config() {
+    let mut c = Cluster::new()
+        .ns("app", &[])
+        .deploy("app", "web", 2, M::Sidecar, &[])
+        .policy(pa("app", "default", 1, PolicyMode::Strict));
+    assert_eq!(
+        c.analyze().findings_with(FindingCode::AutoMtlsDisabled).count(),
+        0
+    );
+    c.0.auto_mtls_disabled = true;
+    assert!(
+        only(&c.analyze(), FindingCode::AutoMtlsDisabled)
+            .message
+            .contains("2 STRICT pods")
+    );
+}
+
+#[test]
+fn root_namespace_from_the_mesh_config() {
+    let yaml = "rootNamespace: mesh-root\n";
+    let mesh = MeshSettings::from_mesh_yaml(ROOT, yaml).unwrap();
+    let mut s = Snapshot::new(&mesh);
+    s.namespaces.push(NamespaceInfo::new("app", Labels::new()));
+    s.pods.push(pod("app", "web", 0, M::Sidecar, &[]));
+    s.pods.push(pod(ROOT, "istiod", 0, M::Out, &[]));
+    // In istio-system, no longer the root: an ordinary namespace-wide policy.
+    s.policies.push(pa(ROOT, "default", 1, PolicyMode::Disable));
+    s.policies.push(pa("mesh-root", "default", 2, PolicyMode::Strict));
+    let a = analyze(&s);
+    assert_eq!(a.root_namespace, "mesh-root");
+    assert_eq!(
+        a.workload(&dep("app", "web")).unwrap().modes[0].to_string(),
+        "STRICT (mesh mesh-root/default)"
+    );
+    let istiod = a.workload(&dep(ROOT, "istiod")).unwrap();
+    assert_eq!(
+        istiod.modes[0].to_string(),
+        "DISABLE (namespace istio-system/default)"
+    );
+}
+
+#[test]
+fn destination_rule_subsets_unknowns_and_malformed() {
+    let mut c = Cluster::new()
+        .ns("prod", &[])
+        .deploy("prod", "api", 1, M::Sidecar, &[("version", "v1")])
+        .pod(pod("prod", "api", 9, M::Sidecar, &[("version", "v2")]))
+        .svc("prod", "api", &[("app", "api")], &[(80, 8080)])
+        .policy(pa("prod", "v2-strict", 1, PolicyMode::Strict).with_selector(l(&[("version", "v2")])));
+    let subset = |name: &str, v: &str| DrTlsSetting {
+        subset: Some(name.into()),
+        subset_labels: l(&[("version", v)]),
+        port: None,
+        mode: Some(TlsMode::Disable),
+    };
+    c = c.dr("prod", "v1-plain", "api", vec![subset("v1", "v1")]);
+    let ok = c.analyze();
+    // Only v1 pods are targeted and they are PERMISSIVE.
+    assert_eq!(
+        ok.findings_with(FindingCode::DestinationRuleDisablesTls).count(),
+        0
+    );
+    assert!(
+        only(&ok, FindingCode::DestinationRulePlaintext)
+            .message
+            .contains("for subset v1")
+    );
+    c = c.dr("prod", "v2-plain", "api", vec![subset("v2", "v2")]);
+    c.0.destination_rules[1].unknowns = vec!["unknown field spec.futureField".into()];
+    c.0.problems.push(
+        crate::resources::DestinationRule::from_value(serde_json::json!({
+            "metadata": {"name": "bad", "namespace": "prod"}, "spec": {"subsets": "x"}
+        }))
+        .unwrap_err(),
+    );
+    let a = c.analyze();
+    assert_eq!(
+        only(&a, FindingCode::DestinationRuleDisablesTls).object.name,
+        "v2-plain"
+    );
+    assert_eq!(
+        only(&a, FindingCode::UnknownField).object.to_string(),
+        "DestinationRule prod/v2-plain"
+    );
+    assert!(
+        only(&a, FindingCode::MalformedDestinationRule)
+            .message
+            .contains("spec.subsets")
+    );
+}
+
+#[test]
 fn findings_are_sorted_by_severity() {
     let c = Cluster::new()
         .ns("app", &[])

@@ -287,6 +287,10 @@ pub struct Snapshot {
     pub destination_rules: Vec<DestinationRuleInfo>,
     /// Istio objects that could not be parsed (reported as findings).
     pub problems: Vec<ParseProblem>,
+    /// `enableAutoMtls: false` in the mesh config: clients send plaintext unless a
+    /// DestinationRule asks for mTLS.
+    #[serde(default)]
+    pub auto_mtls_disabled: bool,
 }
 
 impl Snapshot {
@@ -297,7 +301,25 @@ impl Snapshot {
             root_namespace: mesh.root_namespace.clone(),
             istio_namespace: mesh.istio_namespace.clone(),
             cluster_domain: "cluster.local".to_string(),
+            auto_mtls_disabled: !mesh.enable_auto_mtls,
             ..Snapshot::default()
+        }
+    }
+
+    /// Adds a PeerAuthentication from its JSON (one item of a list, e.g. a `DynamicObject`
+    /// serialized with `serde_json::to_value`); a malformed one is kept in `problems`.
+    pub fn push_policy_value(&mut self, value: serde_json::Value) {
+        match crate::resources::PeerAuthentication::from_value(value) {
+            Ok(pa) => self.policies.push(Policy::from(&pa)),
+            Err(p) => self.problems.push(p),
+        }
+    }
+
+    /// Adds a DestinationRule from its JSON; a malformed one is kept in `problems`.
+    pub fn push_destination_rule_value(&mut self, value: serde_json::Value) {
+        match crate::resources::DestinationRule::from_value(value) {
+            Ok(dr) => self.destination_rules.push(DestinationRuleInfo::from(&dr)),
+            Err(p) => self.problems.push(p),
         }
     }
 }
@@ -326,6 +348,31 @@ mod tests {
         assert_eq!(c.to_string(), "2026-03-04T05:06:07Z");
         assert!(Created::from_time(None) < c);
         assert_eq!(Created::ZERO.to_string(), "0001-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn snapshot_takes_raw_values_and_keeps_problems() {
+        let mut mesh = MeshSettings::defaults("istio-system");
+        mesh.enable_auto_mtls = false;
+        let mut s = Snapshot::new(&mesh);
+        assert!(s.auto_mtls_disabled);
+        assert_eq!(s.root_namespace, "istio-system");
+        s.push_policy_value(serde_json::json!({"metadata": {"name": "a", "namespace": "x"}, "spec": {"mtls": {"mode": "STRICT"}}}));
+        s.push_policy_value(
+            serde_json::json!({"metadata": {"name": "b", "namespace": "x"}, "spec": {"mtls": 3}}),
+        );
+        s.push_destination_rule_value(
+            serde_json::json!({"metadata": {"name": "d", "namespace": "x"}, "spec": {"host": "h"}}),
+        );
+        s.push_destination_rule_value(
+            serde_json::json!({"metadata": {"name": "e", "namespace": "x"}, "spec": {"host": ["h"]}}),
+        );
+        assert_eq!(
+            (s.policies.len(), s.destination_rules.len(), s.problems.len()),
+            (1, 1, 2)
+        );
+        assert_eq!(s.policies[0].mode, PolicyMode::Strict);
+        assert_eq!(s.problems[1].kind, "DestinationRule");
     }
 
     #[test]
