@@ -17,6 +17,9 @@ pub const INJECT_POD_LABEL: &str = "sidecar.istio.io/inject";
 /// Pod or namespace label for ambient mode.
 pub const DATAPLANE_MODE_LABEL: &str = "istio.io/dataplane-mode";
 
+/// Namespaces the injector never injects into (its `ignoredNamespaces` default).
+pub const IGNORED_NAMESPACES: &[&str] = &["kube-system", "kube-public"];
+
 /// The actual mesh state of a pod.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -97,7 +100,9 @@ pub fn membership(pod: &PodInfo) -> Membership {
 
 /// Injection and ambient intent from the namespace's and the pod's labels.
 ///
-/// Sidecar: pod `sidecar.istio.io/inject=false` opts out; namespace `istio-injection=disabled`
+/// Sidecar: pod label `sidecar.istio.io/inject=false` (or, without the label, the old
+/// annotation; `n`/`no` too) opts out; `kube-system` and `kube-public` are never injected;
+/// namespace `istio-injection=disabled`
 /// blocks everything; namespace `istio-injection=enabled`, or namespace `istio.io/rev=<rev>`
 /// without `istio-injection`, enables; pod `sidecar.istio.io/inject=true` or pod
 /// `istio.io/rev` opts in. Ambient: pod or namespace `istio.io/dataplane-mode=ambient`, pod
@@ -109,8 +114,13 @@ pub fn intent(namespace_labels: &Labels, pod: &PodInfo) -> (Intent, String) {
     }
     let ns = |k: &str| namespace_labels.get(k).map(String::as_str);
     let pl = |k: &str| pod.labels.get(k).map(String::as_str);
+    // The injector reads the label, else the old annotation: false/n/no opt out.
+    let pod_inject = pl(INJECT_POD_LABEL).or(pod.inject_annotation.as_deref());
+    let opted_out =
+        pod_inject.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "false" | "n" | "no"));
     let sidecar = match (ns(INJECTION_LABEL), pl(INJECT_POD_LABEL)) {
-        (_, Some("false")) => None,
+        _ if opted_out => None,
+        _ if IGNORED_NAMESPACES.contains(&pod.namespace.as_str()) => None,
         (Some("disabled"), _) => None,
         (Some("enabled"), _) => Some(format!("namespace label {INJECTION_LABEL}=enabled")),
         (None, _) if ns(REV_LABEL).is_some() => Some(format!(

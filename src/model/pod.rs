@@ -25,6 +25,8 @@ pub const AMBIENT_REDIRECTION_ANNOTATION: &str = "ambient.istio.io/redirection";
 pub const EXCLUDE_INBOUND_ANNOTATION: &str = "traffic.sidecar.istio.io/excludeInboundPorts";
 /// Inbound ports intercepted (`*` = all, the default).
 pub const INCLUDE_INBOUND_ANNOTATION: &str = "traffic.sidecar.istio.io/includeInboundPorts";
+/// Deprecated per-pod injection annotation.
+pub const INJECT_ANNOTATION: &str = "sidecar.istio.io/inject";
 /// Name of Istio's proxy container.
 pub const PROXY_CONTAINER: &str = "istio-proxy";
 
@@ -120,6 +122,9 @@ pub struct PodInfo {
     pub inbound: InboundCapture,
     /// Whether the full spec was read (containers were checked, not only annotations).
     pub spec_known: bool,
+    /// The deprecated `sidecar.istio.io/inject` annotation (still honoured by the injector
+    /// to opt out).
+    pub inject_annotation: Option<String>,
 }
 
 impl PodInfo {
@@ -136,6 +141,7 @@ impl PodInfo {
             host_network: None,
             inbound: InboundCapture::default(),
             spec_known: false,
+            inject_annotation: None,
         }
     }
 
@@ -178,6 +184,7 @@ impl PodInfo {
                 get(EXCLUDE_INBOUND_ANNOTATION),
             ),
             spec_known: false,
+            inject_annotation: get(INJECT_ANNOTATION).map(str::to_string),
         }
     }
 }
@@ -266,7 +273,11 @@ mod tests {
         assert_eq!(sidecar_from_status("not json"), SidecarKind::Classic);
         let label_only = PodInfo::from_metadata(&meta(&[], &[(TLS_MODE_LABEL, "istio")]));
         assert_eq!(label_only.sidecar, SidecarKind::Classic);
-        let plain = PodInfo::from_metadata(&meta(&[], &[(TLS_MODE_LABEL, "disabled")]));
+        let plain = PodInfo::from_metadata(&meta(
+            &[(INJECT_ANNOTATION, "false")],
+            &[(TLS_MODE_LABEL, "disabled")],
+        ));
+        assert_eq!(plain.inject_annotation.as_deref(), Some("false"));
         assert_eq!(plain.sidecar, SidecarKind::None);
         assert!(!plain.spec_known && plain.host_network.is_none());
     }
