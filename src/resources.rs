@@ -516,8 +516,8 @@ pub struct PortSelector {
 /// Client-side `tls` settings.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClientTls {
-    /// The mode; absent means DISABLE in the API, but Istio's automatic mTLS only steps back
-    /// when `tls` itself is absent, so callers read `Option<TlsMode>` as written.
+    /// The mode as written. Absent is the enum's zero value, DISABLE: a `tls` block without
+    /// mode turns automatic mTLS off (only an absent `tls` block leaves it on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<TlsMode>,
     /// Certificates, SNI ... kept verbatim.

@@ -567,7 +567,7 @@ fn destination_rule_findings(snapshot: &Snapshot, pods: &[PodResult], out: &mut 
                 ),
             ));
         }
-        for setting in dr.tls.iter().filter(|t| t.mode == Some(TlsMode::Disable)) {
+        for setting in dr.tls.iter().filter(|t| t.mode == TlsMode::Disable) {
             let mut strict_pods = 0usize;
             let mut meshed_pods = 0usize;
             let mut strict_workloads: BTreeSet<String> = BTreeSet::new();

@@ -113,7 +113,7 @@ fn tls(port: Option<u32>, mode: TlsMode) -> DrTlsSetting {
         subset: None,
         subset_labels: Labels::new(),
         port,
-        mode: Some(mode),
+        mode,
     }
 }
 
@@ -657,7 +657,7 @@ fn destination_rule_subsets_unknowns_and_malformed() {
         subset: Some(name.into()),
         subset_labels: l(&[("version", v)]),
         port: None,
-        mode: Some(TlsMode::Disable),
+        mode: TlsMode::Disable,
     };
     c = c.dr("prod", "v1-plain", "api", vec![subset("v1", "v1")]);
     let ok = c.analyze();

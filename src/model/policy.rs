@@ -122,8 +122,9 @@ pub struct DrTlsSetting {
     pub subset_labels: Labels,
     /// Service port of a `portLevelSettings` entry, `None` for all ports.
     pub port: Option<u32>,
-    /// `tls.mode` as written (`None` when `tls` has no mode).
-    pub mode: Option<TlsMode>,
+    /// `tls.mode`; a `tls` block without mode is DISABLE (the enum's zero value), which
+    /// Istio honours as plaintext, like an explicit DISABLE.
+    pub mode: TlsMode,
 }
 
 /// One DestinationRule, reduced to what matters for mTLS.
@@ -162,7 +163,7 @@ fn tls_settings(tp: &TrafficPolicy, subset: Option<(&str, &Labels)>, out: &mut V
             subset: sub(),
             subset_labels: labels(),
             port: None,
-            mode: t.mode.clone(),
+            mode: t.mode.clone().unwrap_or(TlsMode::Disable),
         });
     }
     for p in &tp.port_level_settings {
@@ -171,7 +172,7 @@ fn tls_settings(tp: &TrafficPolicy, subset: Option<(&str, &Labels)>, out: &mut V
                 subset: sub(),
                 subset_labels: labels(),
                 port: p.port.as_ref().and_then(|p| p.number),
-                mode: t.mode.clone(),
+                mode: t.mode.clone().unwrap_or(TlsMode::Disable),
             });
         }
     }
@@ -265,18 +266,20 @@ mod tests {
                      "trafficPolicy": {"tls": {"mode": "DISABLE"},
                                        "portLevelSettings": [{"port": {"number": 80}, "tls": {"mode": "ISTIO_MUTUAL"}}]},
                      "subsets": [{"name": "v2", "labels": {"v": "2"}, "trafficPolicy": {"tls": {"mode": "SIMPLE"}}},
-                                 {"name": "v3", "labels": {"v": "3"}}]}
+                                 {"name": "v3", "labels": {"v": "3"}, "trafficPolicy": {"tls": {"sni": "x"}}}]}
         }))
         .unwrap();
         let d = DestinationRuleInfo::from(&dr);
-        assert_eq!(d.tls.len(), 3);
+        assert_eq!(d.tls.len(), 4);
+        // A tls block without mode is DISABLE.
         assert_eq!(
-            (d.tls[0].port, d.tls[0].mode.clone()),
-            (None, Some(TlsMode::Disable))
+            (d.tls[3].subset.as_deref(), d.tls[3].mode.clone()),
+            (Some("v3"), TlsMode::Disable)
         );
+        assert_eq!((d.tls[0].port, d.tls[0].mode.clone()), (None, TlsMode::Disable));
         assert_eq!(
             (d.tls[1].port, d.tls[1].mode.clone()),
-            (Some(80), Some(TlsMode::IstioMutual))
+            (Some(80), TlsMode::IstioMutual)
         );
         assert_eq!(d.tls[2].subset.as_deref(), Some("v2"));
         assert_eq!(d.tls[2].subset_labels["v"], "2");
