@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::findings::{Finding, FindingCode, ObjectRef, plural, short_list};
 use super::hosts::ServiceIndex;
 use super::membership::{Membership, PodMesh, pod_mesh};
-use super::resolve::{Level, PodPolicy, PolicyIndex, Resolved};
+use super::resolve::{Level, PodPolicy, PolicyClass, PolicyIndex, Resolved};
 use super::workload::{WorkloadRef, workload_of};
-use crate::model::{InboundCapture, Labels, Mode, ObjectKey, PolicyMode, Snapshot, TlsMode};
+use crate::model::{Created, InboundCapture, Labels, Mode, ObjectKey, Policy, PolicyMode, Snapshot, TlsMode};
 
 /// The result for one pod.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,8 +170,33 @@ pub struct Analysis {
     pub workloads: Vec<WorkloadView>,
     /// Namespaces, sorted by name.
     pub namespaces: Vec<NamespaceView>,
+    /// Policies, in Istio's order (oldest first).
+    pub policies: Vec<PolicyView>,
     /// Findings, sorted by severity, code, object.
     pub findings: Vec<Finding>,
+}
+
+/// One PeerAuthentication: where it sits and whether Istio uses it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyView {
+    /// The policy.
+    pub policy: ObjectKey,
+    /// Its class.
+    pub class: PolicyClass,
+    /// `mtls.mode` as written.
+    pub mode: PolicyMode,
+    /// Ports of `portLevelMtls`.
+    pub ports: BTreeMap<u32, PolicyMode>,
+    /// Creation time.
+    pub created: Created,
+    /// Whether it decides anything: the honoured mesh- or namespace-wide policy, or a workload
+    /// policy winning for at least one pod.
+    pub in_force: bool,
+    /// Pods in its scope (namespace or mesh for wide policies, selected pods for workload
+    /// policies, winning or not).
+    pub pods: usize,
+    /// Why it is not in force (empty when it is).
+    pub note: String,
 }
 
 impl Analysis {
@@ -311,14 +336,87 @@ pub fn analyze(snapshot: &Snapshot) -> Analysis {
         auto_mtls_findings(snapshot, &pods, &mut findings);
     }
     let namespaces = namespace_views(snapshot, &index, &pods, &dr.plaintext_namespaces);
+    let policies = policy_views(snapshot, &index, &pods, &namespaces);
     Finding::sort(&mut findings);
     Analysis {
         root_namespace: snapshot.root_namespace.clone(),
         pods,
         workloads,
         namespaces,
+        policies,
         findings,
     }
+}
+
+fn policy_views(
+    snapshot: &Snapshot,
+    index: &PolicyIndex<'_>,
+    pods: &[PodResult],
+    namespaces: &[NamespaceView],
+) -> Vec<PolicyView> {
+    let root = index.root_namespace();
+    let mut selected: HashMap<&ObjectKey, usize> = HashMap::new();
+    let mut winning: HashMap<&ObjectKey, usize> = HashMap::new();
+    for p in pods {
+        for k in &p.policy.matching_workload_policies {
+            *selected.entry(k).or_default() += 1;
+        }
+        if let Some(k) = &p.policy.workload_policy {
+            *winning.entry(k).or_default() += 1;
+        }
+    }
+    let ns_pods: HashMap<&str, usize> = namespaces.iter().map(|n| (n.name.as_str(), n.pods)).collect();
+    let mut sorted: Vec<&Policy> = snapshot.policies.iter().collect();
+    sorted.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+    sorted
+        .into_iter()
+        .map(|p| {
+            let key = p.key();
+            let class = PolicyClass::of(p, root);
+            let (in_force, pods_in_scope, note) = match class {
+                PolicyClass::MeshWide | PolicyClass::NamespaceWide => {
+                    let honoured = index
+                        .namespace_policy(&p.namespace)
+                        .is_some_and(|h| h.key() == key);
+                    let n = if class == PolicyClass::MeshWide {
+                        pods.len()
+                    } else {
+                        ns_pods.get(p.namespace.as_str()).copied().unwrap_or(0)
+                    };
+                    let note = match index.namespace_policy(&p.namespace) {
+                        Some(h) if !honoured => format!("ignored: {} is older", h.name),
+                        _ => String::new(),
+                    };
+                    (honoured, n, note)
+                }
+                PolicyClass::Workload => {
+                    let n = selected.get(&key).copied().unwrap_or(0);
+                    let wins = winning.get(&key).copied().unwrap_or(0);
+                    let note = if n == 0 {
+                        "selects no pod".to_string()
+                    } else if wins == 0 {
+                        "shadowed: an older workload policy wins on all its pods".to_string()
+                    } else {
+                        String::new()
+                    };
+                    (wins > 0, n, note)
+                }
+                PolicyClass::RootSelector => {
+                    (false, 0, "ignored: selector in the root namespace".to_string())
+                }
+            };
+            PolicyView {
+                policy: key,
+                class,
+                mode: p.mode.clone(),
+                ports: p.port_level.clone(),
+                created: p.created,
+                in_force,
+                pods: pods_in_scope,
+                note,
+            }
+        })
+        .collect()
 }
 
 fn policy_findings(snapshot: &Snapshot, index: &PolicyIndex<'_>, pods: &[PodResult], out: &mut Vec<Finding>) {

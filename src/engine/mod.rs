@@ -29,7 +29,9 @@ mod workload;
 #[cfg(test)]
 mod tests;
 
-pub use analysis::{Analysis, MeshSummary, NamespaceView, PodResult, StrictReady, WorkloadView, analyze};
+pub use analysis::{
+    Analysis, MeshSummary, NamespaceView, PodResult, PolicyView, StrictReady, WorkloadView, analyze,
+};
 pub use findings::{Finding, FindingCode, ObjectRef, Severity};
 pub use hosts::{ServiceIndex, host_matches, resolve_host, service_fqdn};
 pub use membership::{Intent, Membership, PodMesh, intent, membership, pod_mesh};

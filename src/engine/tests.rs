@@ -267,6 +267,42 @@ fn newer_wide_policies_are_ignored() {
 }
 
 #[test]
+fn policy_views_say_which_policies_count() {
+    let c = Cluster::new()
+        .ns("app", &[])
+        .deploy("app", "web", 2, M::Sidecar, &[("tier", "front")])
+        .deploy("app", "db", 1, M::Sidecar, &[])
+        .policy(pa(ROOT, "mesh", 0, PolicyMode::Strict))
+        .policy(pa(ROOT, "rootsel", 0, PolicyMode::Strict).with_selector(l(&[("app", "db")])))
+        .policy(pa("app", "old", 1, PolicyMode::Unset))
+        .policy(pa("app", "default", 2, PolicyMode::Strict))
+        .policy(pa("app", "w-old", 3, PolicyMode::Disable).with_selector(l(&[("app", "web")])))
+        .policy(pa("app", "w-new", 4, PolicyMode::Strict).with_selector(l(&[("tier", "front")])))
+        .policy(pa("app", "none", 5, PolicyMode::Strict).with_selector(l(&[("app", "nothing")])));
+    let a = c.analyze();
+    let rows: Vec<(String, PolicyClass, bool, usize, String)> = a
+        .policies
+        .iter()
+        .map(|v| (v.policy.name.clone(), v.class, v.in_force, v.pods, v.note.clone()))
+        .collect();
+    let row = |n: &str| rows.iter().find(|r| r.0 == n).unwrap().clone();
+    assert_eq!(
+        row("mesh"),
+        ("mesh".into(), PolicyClass::MeshWide, true, 3, String::new())
+    );
+    assert!(!row("rootsel").2);
+    assert_eq!(row("old").1, PolicyClass::NamespaceWide);
+    assert!(row("old").2 && row("old").3 == 3);
+    assert_eq!(row("default").4, "ignored: old is older");
+    assert_eq!((row("w-old").2, row("w-old").3), (true, 2));
+    assert!(!row("w-new").2 && row("w-new").4.starts_with("shadowed"));
+    assert_eq!(row("none").4, "selects no pod");
+    // Istio's order: oldest first, same second by name.
+    assert_eq!(rows[0].0, "mesh");
+    assert_eq!(rows[1].0, "rootsel");
+}
+
+#[test]
 fn root_selector_policy_is_reported_and_ignored() {
     let c = Cluster::new()
         .ns("app", &[])
