@@ -712,6 +712,7 @@ fn destination_rule_findings(snapshot: &Snapshot, pods: &[PodResult], out: &mut 
                     }
                 }
             }
+            let clients = dr_clients(dr);
             let place = match (&setting.subset, setting.port) {
                 (None, None) => String::new(),
                 (None, Some(p)) => format!(" on port {p}"),
@@ -723,7 +724,7 @@ fn destination_rule_findings(snapshot: &Snapshot, pods: &[PodResult], out: &mut 
                     FindingCode::DestinationRuleDisablesTls,
                     object.clone(),
                     format!(
-                        "tls.mode DISABLE{place} toward {} whose {} require mTLS (STRICT): requests fail",
+                        "tls.mode DISABLE{place} toward {} whose {} require mTLS (STRICT): requests{clients} fail",
                         short_list(&strict_workloads.iter().collect::<Vec<_>>(), 3),
                         plural(strict_pods, "pod")
                     ),
@@ -733,7 +734,7 @@ fn destination_rule_findings(snapshot: &Snapshot, pods: &[PodResult], out: &mut 
                     FindingCode::DestinationRulePlaintext,
                     object.clone(),
                     format!(
-                        "tls.mode DISABLE{place}: clients send plaintext to {} meshed {} of {}",
+                        "tls.mode DISABLE{place}: clients{clients} send plaintext to {} meshed {} of {}",
                         meshed_pods,
                         if meshed_pods == 1 { "pod" } else { "pods" },
                         dr.host
@@ -743,6 +744,33 @@ fn destination_rule_findings(snapshot: &Snapshot, pods: &[PodResult], out: &mut 
         }
     }
     outcome
+}
+
+/// Which clients a DestinationRule applies to, for messages (empty: every client).
+fn dr_clients(dr: &crate::model::DestinationRuleInfo) -> String {
+    let mut parts = Vec::new();
+    let exported: Vec<String> = dr
+        .export_to
+        .iter()
+        .filter(|e| e.as_str() != "*")
+        .map(|e| if e == "." { dr.namespace.clone() } else { e.clone() })
+        .collect();
+    if !exported.is_empty() && !dr.export_to.iter().any(|e| e == "*") {
+        parts.push(format!("in {}", exported.join(",")));
+    }
+    if !dr.workload_selector.is_empty() {
+        let sel: Vec<String> = dr
+            .workload_selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        parts.push(format!("selected by {}", sel.join(",")));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" from clients {}", parts.join(" "))
+    }
 }
 
 fn disable_findings(
