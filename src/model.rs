@@ -1,1 +1,0 @@
-//! The pure model (filled in by the engine work).
