@@ -16,6 +16,7 @@ pub mod collect;
 pub mod engine;
 pub mod error;
 pub mod model;
+pub mod probe;
 pub mod render;
 pub mod resources;
 pub mod style;

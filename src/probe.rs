@@ -31,7 +31,8 @@ impl Target {
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -57,7 +58,9 @@ pub fn parse_target(input: &str) -> Result<Target, Error> {
     };
     let (host, port) = match hostport.rsplit_once(':') {
         Some((h, p)) => {
-            let port: u16 = p.parse().map_err(|_| bad("the port must be a number from 1 to 65535"))?;
+            let port: u16 = p
+                .parse()
+                .map_err(|_| bad("the port must be a number from 1 to 65535"))?;
             if port == 0 {
                 return Err(bad("the port must be a number from 1 to 65535"));
             }
@@ -70,17 +73,30 @@ pub fn parse_target(input: &str) -> Result<Target, Error> {
         [svc] => (*svc, None),
         [svc, ns] | [svc, ns, "svc"] => (*svc, Some(*ns)),
         [svc, ns, "svc", ..] => (*svc, Some(*ns)),
-        _ => return Err(bad("the host must be SERVICE, SERVICE.NAMESPACE or SERVICE.NAMESPACE.svc[.DOMAIN]")),
+        _ => {
+            return Err(bad(
+                "the host must be SERVICE, SERVICE.NAMESPACE or SERVICE.NAMESPACE.svc[.DOMAIN]",
+            ));
+        }
     };
     if !is_dns_label(service) {
-        return Err(bad("the service name must be a DNS label (lower-case letters, digits, '-')"));
+        return Err(bad(
+            "the service name must be a DNS label (lower-case letters, digits, '-')",
+        ));
     }
     if let Some(ns) = namespace
         && !is_dns_label(ns)
     {
-        return Err(bad("the namespace must be a DNS label (lower-case letters, digits, '-')"));
+        return Err(bad(
+            "the namespace must be a DNS label (lower-case letters, digits, '-')",
+        ));
     }
-    Ok(Target { service: service.to_string(), namespace: namespace.map(str::to_string), port, path })
+    Ok(Target {
+        service: service.to_string(),
+        namespace: namespace.map(str::to_string),
+        port,
+        path,
+    })
 }
 
 /// The HTTP client a probe runs in the client container.
@@ -97,10 +113,22 @@ pub enum Tool {
 pub fn command(tool: Tool, url: &str, timeout: Duration) -> Vec<String> {
     let secs = timeout.as_secs().max(1).to_string();
     match tool {
-        Tool::Curl => ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", &secs, url]
+        Tool::Curl => [
+            "curl",
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            &secs,
+            url,
+        ]
+        .map(str::to_string)
+        .to_vec(),
+        Tool::Wget => ["wget", "-q", "-S", "-O", "/dev/null", "-T", &secs, url]
             .map(str::to_string)
             .to_vec(),
-        Tool::Wget => ["wget", "-q", "-S", "-O", "/dev/null", "-T", &secs, url].map(str::to_string).to_vec(),
     }
 }
 
@@ -172,14 +200,27 @@ pub fn interpret_curl(exit: i32, stdout: &str, stderr: &str, client_in_mesh: boo
             detail: "HTTP 503 from the client's sidecar: upstream connect error".into(),
         },
         0 if code > 0 => Outcome::Accepted { status: code },
-        56 => Outcome::Rejected { detail: "connection reset by peer, curl exit 56".into() },
-        52 => Outcome::Rejected { detail: "empty reply from server, curl exit 52".into() },
-        35 => Outcome::Rejected { detail: "TLS handshake failed, curl exit 35".into() },
+        56 => Outcome::Rejected {
+            detail: "connection reset by peer, curl exit 56".into(),
+        },
+        52 => Outcome::Rejected {
+            detail: "empty reply from server, curl exit 52".into(),
+        },
+        35 => Outcome::Rejected {
+            detail: "TLS handshake failed, curl exit 35".into(),
+        },
         7 => Outcome::Refused,
         28 => Outcome::Timeout,
         6 => Outcome::Dns,
         e if tool_missing(e, stderr) => Outcome::NoClientTool,
-        e => Outcome::Error { exit: e, detail: if first.is_empty() { "no output".into() } else { first } },
+        e => Outcome::Error {
+            exit: e,
+            detail: if first.is_empty() {
+                "no output".into()
+            } else {
+                first
+            },
+        },
     }
 }
 
@@ -195,7 +236,9 @@ pub fn interpret_wget(exit: i32, stderr: &str, client_in_mesh: bool) -> Outcome 
         })
         .next_back();
     if lower.contains("reset by peer") {
-        return Outcome::Rejected { detail: "connection reset by peer (wget)".into() };
+        return Outcome::Rejected {
+            detail: "connection reset by peer (wget)".into(),
+        };
     }
     if lower.contains("connection refused") {
         return Outcome::Refused;
@@ -203,7 +246,9 @@ pub fn interpret_wget(exit: i32, stderr: &str, client_in_mesh: bool) -> Outcome 
     if lower.contains("timed out") {
         return Outcome::Timeout;
     }
-    if lower.contains("bad address") || lower.contains("unable to resolve") || lower.contains("name or service")
+    if lower.contains("bad address")
+        || lower.contains("unable to resolve")
+        || lower.contains("name or service")
     {
         return Outcome::Dns;
     }
@@ -214,10 +259,13 @@ pub fn interpret_wget(exit: i32, stderr: &str, client_in_mesh: bool) -> Outcome 
         Some(code) => Outcome::Accepted { status: code },
         None if exit == 0 => Outcome::Accepted { status: 200 },
         None if tool_missing(exit, stderr) => Outcome::NoClientTool,
-        None if lower.contains("error getting response") || lower.contains("empty") => {
-            Outcome::Rejected { detail: "no response (wget)".into() }
-        }
-        None => Outcome::Error { exit, detail: stderr.lines().next().unwrap_or("no output").trim().to_string() },
+        None if lower.contains("error getting response") || lower.contains("empty") => Outcome::Rejected {
+            detail: "no response (wget)".into(),
+        },
+        None => Outcome::Error {
+            exit,
+            detail: stderr.lines().next().unwrap_or("no output").trim().to_string(),
+        },
     }
 }
 
@@ -248,7 +296,10 @@ pub enum Expected {
 pub fn expected(e: Enforcement, client_in_mesh: bool) -> (Expected, &'static str) {
     use crate::model::Mode as M;
     if !e.target_in_mesh {
-        return (Expected::Accept, "the target pods have no sidecar or ztunnel: nothing enforces the policy");
+        return (
+            Expected::Accept,
+            "the target pods have no sidecar or ztunnel: nothing enforces the policy",
+        );
     }
     match (e.mode, client_in_mesh) {
         (M::Strict, true) => (Expected::Accept, "STRICT: mTLS clients are accepted"),
@@ -259,7 +310,10 @@ pub fn expected(e: Enforcement, client_in_mesh: bool) -> (Expected, &'static str
             Expected::Reject,
             "workload-level DISABLE: the client's sidecar still sends mTLS, which the server refuses",
         ),
-        (M::Disable, true) => (Expected::Accept, "namespace/mesh DISABLE: clients switch to plaintext"),
+        (M::Disable, true) => (
+            Expected::Accept,
+            "namespace/mesh DISABLE: clients switch to plaintext",
+        ),
     }
 }
 
@@ -280,7 +334,9 @@ pub enum Verdict {
 /// Compares expectation and observation.
 pub fn verdict(expect: Expected, outcome: &Outcome, strict_plaintext: bool) -> Verdict {
     match (expect, outcome) {
-        (Expected::Accept, Outcome::Accepted { .. }) | (Expected::Reject, Outcome::Rejected { .. }) => Verdict::Pass,
+        (Expected::Accept, Outcome::Accepted { .. }) | (Expected::Reject, Outcome::Rejected { .. }) => {
+            Verdict::Pass
+        }
         (Expected::Reject, Outcome::Accepted { .. }) if strict_plaintext => Verdict::PlaintextAccepted,
         (_, Outcome::Accepted { .. } | Outcome::Rejected { .. }) => Verdict::Mismatch,
         _ => Verdict::Inconclusive,
@@ -305,15 +361,30 @@ mod tests {
             }
         );
         let t = parse_target("http://web-api.istioinaction.svc.cluster.local:8080/").unwrap();
-        assert_eq!((t.service.as_str(), t.namespace.as_deref(), t.port), ("web-api", Some("istioinaction"), Some(8080)));
+        assert_eq!(
+            (t.service.as_str(), t.namespace.as_deref(), t.port),
+            ("web-api", Some("istioinaction"), Some(8080))
+        );
         let t = parse_target("web-api").unwrap();
-        assert_eq!((t.namespace, t.port, t.path.as_str()), (None, None, "/"));
+        assert_eq!(
+            (t.namespace.as_deref(), t.port, t.path.as_str()),
+            (None, None, "/")
+        );
         assert_eq!(t.url("default", 80), "http://web-api.default:80/");
     }
 
     #[test]
     fn bad_targets_are_usage_errors() {
-        for bad in ["https://web-api", "ftp://x", "web-api:0", "web-api:99999", "web-api:http", "Web_Api", "a.b.c.d", ""] {
+        for bad in [
+            "https://web-api",
+            "ftp://x",
+            "web-api:0",
+            "web-api:99999",
+            "web-api:http",
+            "Web_Api",
+            "a.b.c.d",
+            "",
+        ] {
             let err = parse_target(bad).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{bad}");
             assert!(err.to_string().starts_with("invalid probe target"), "{err}");
@@ -332,38 +403,82 @@ mod tests {
 
     #[test]
     fn curl_results_are_read() {
-        assert_eq!(interpret_curl(0, "200", "", false), Outcome::Accepted { status: 200 });
-        assert_eq!(interpret_curl(0, "404", "", true), Outcome::Accepted { status: 404 });
-        assert!(matches!(interpret_curl(0, "503", "", true), Outcome::Rejected { .. }));
-        assert_eq!(interpret_curl(0, "503", "", false), Outcome::Accepted { status: 503 });
-        assert!(matches!(interpret_curl(56, "000", "curl: (56) Recv failure: Connection reset by peer", false),
-            Outcome::Rejected { detail } if detail.contains("reset")));
-        assert!(matches!(interpret_curl(52, "000", "", false), Outcome::Rejected { .. }));
-        assert!(matches!(interpret_curl(35, "000", "", false), Outcome::Rejected { .. }));
+        assert_eq!(
+            interpret_curl(0, "200", "", false),
+            Outcome::Accepted { status: 200 }
+        );
+        assert_eq!(
+            interpret_curl(0, "404", "", true),
+            Outcome::Accepted { status: 404 }
+        );
+        assert!(matches!(
+            interpret_curl(0, "503", "", true),
+            Outcome::Rejected { .. }
+        ));
+        assert_eq!(
+            interpret_curl(0, "503", "", false),
+            Outcome::Accepted { status: 503 }
+        );
+        assert!(
+            matches!(interpret_curl(56, "000", "curl: (56) Recv failure: Connection reset by peer", false),
+            Outcome::Rejected { detail } if detail.contains("reset"))
+        );
+        assert!(matches!(
+            interpret_curl(52, "000", "", false),
+            Outcome::Rejected { .. }
+        ));
+        assert!(matches!(
+            interpret_curl(35, "000", "", false),
+            Outcome::Rejected { .. }
+        ));
         assert_eq!(interpret_curl(7, "000", "", false), Outcome::Refused);
         assert_eq!(interpret_curl(28, "000", "", false), Outcome::Timeout);
         assert_eq!(interpret_curl(6, "000", "", false), Outcome::Dns);
-        assert_eq!(interpret_curl(127, "", "sh: curl: not found", false), Outcome::NoClientTool);
-        assert!(matches!(interpret_curl(3, "", "curl: (3) URL malformed", false), Outcome::Error { exit: 3, .. }));
+        assert_eq!(
+            interpret_curl(127, "", "sh: curl: not found", false),
+            Outcome::NoClientTool
+        );
+        assert!(matches!(
+            interpret_curl(3, "", "curl: (3) URL malformed", false),
+            Outcome::Error { exit: 3, .. }
+        ));
     }
 
     #[test]
     fn wget_results_are_read() {
-        assert_eq!(interpret_wget(0, "  HTTP/1.1 200 OK\n", false), Outcome::Accepted { status: 200 });
+        assert_eq!(
+            interpret_wget(0, "  HTTP/1.1 200 OK\n", false),
+            Outcome::Accepted { status: 200 }
+        );
         assert_eq!(
             interpret_wget(1, "wget: server returned error: HTTP/1.1 404 Not Found\n", false),
             Outcome::Accepted { status: 404 }
         );
-        assert!(matches!(interpret_wget(1, "wget: error getting response: Connection reset by peer", false),
-            Outcome::Rejected { .. }));
-        assert_eq!(interpret_wget(1, "wget: can't connect to remote host: Connection refused", false), Outcome::Refused);
+        assert!(matches!(
+            interpret_wget(1, "wget: error getting response: Connection reset by peer", false),
+            Outcome::Rejected { .. }
+        ));
+        assert_eq!(
+            interpret_wget(1, "wget: can't connect to remote host: Connection refused", false),
+            Outcome::Refused
+        );
         assert_eq!(interpret_wget(1, "wget: bad address 'x.y'", false), Outcome::Dns);
-        assert_eq!(interpret_wget(1, "wget: download timed out", false), Outcome::Timeout);
-        assert!(matches!(interpret_wget(0, "HTTP/1.1 503 Service Unavailable", true), Outcome::Rejected { .. }));
+        assert_eq!(
+            interpret_wget(1, "wget: download timed out", false),
+            Outcome::Timeout
+        );
+        assert!(matches!(
+            interpret_wget(0, "HTTP/1.1 503 Service Unavailable", true),
+            Outcome::Rejected { .. }
+        ));
     }
 
     fn enf(mode: M, workload_level: bool) -> Enforcement {
-        Enforcement { mode, workload_level, target_in_mesh: true }
+        Enforcement {
+            mode,
+            workload_level,
+            target_in_mesh: true,
+        }
     }
 
     #[test]
@@ -376,19 +491,27 @@ mod tests {
         assert_eq!(expected(enf(M::Disable, false), false).0, Expected::Accept);
         assert_eq!(expected(enf(M::Disable, true), true).0, Expected::Reject);
         assert_eq!(expected(enf(M::Disable, true), false).0, Expected::Accept);
-        let unenforced = Enforcement { target_in_mesh: false, ..enf(M::Strict, false) };
+        let unenforced = Enforcement {
+            target_in_mesh: false,
+            ..enf(M::Strict, false)
+        };
         assert_eq!(expected(unenforced, false).0, Expected::Accept);
     }
 
     #[test]
     fn verdicts_compare_expectation_and_observation() {
         let ok = Outcome::Accepted { status: 200 };
-        let rej = Outcome::Rejected { detail: "reset".into() };
+        let rej = Outcome::Rejected {
+            detail: "reset".into(),
+        };
         assert_eq!(verdict(Expected::Accept, &ok, false), Verdict::Pass);
         assert_eq!(verdict(Expected::Reject, &rej, true), Verdict::Pass);
         assert_eq!(verdict(Expected::Reject, &ok, true), Verdict::PlaintextAccepted);
         assert_eq!(verdict(Expected::Reject, &ok, false), Verdict::Mismatch);
         assert_eq!(verdict(Expected::Accept, &rej, false), Verdict::Mismatch);
-        assert_eq!(verdict(Expected::Accept, &Outcome::Timeout, false), Verdict::Inconclusive);
+        assert_eq!(
+            verdict(Expected::Accept, &Outcome::Timeout, false),
+            Verdict::Inconclusive
+        );
     }
 }
