@@ -3,12 +3,15 @@
 
 use std::fmt::Debug;
 
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use kube::api::{Api, DynamicObject, ListParams, ObjectList, PartialObjectMeta};
 use kube::core::ApiResource;
 use serde::de::DeserializeOwned;
 
-use crate::client::Cluster;
+use crate::client::{Cluster, IstioApis, discover_istio};
 use crate::error::Error;
+use crate::model::mesh::mesh_configmap_name;
+use crate::model::{MeshSettings, NamespaceInfo, PodInfo, ServiceInfo, Snapshot};
 
 /// Page size of every list: what kubectl uses by default (`--chunk-size=500`).
 pub const PAGE_SIZE: u32 = 500;
@@ -155,6 +158,270 @@ pub fn scope_words(namespace: Option<&str>) -> String {
         Some(ns) => format!("in namespace \"{ns}\""),
         None => "cluster-wide".to_string(),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cluster snapshot every command resolves against.
+
+/// Which namespaces a command looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every namespace (`-A`): one cluster-wide list per kind.
+    All,
+    /// These namespaces: per-namespace reads (plus the root namespace's policies).
+    Namespaces(Vec<String>),
+}
+
+/// What to read besides the scope.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// The namespace istiod runs in.
+    pub istio_namespace: String,
+    /// The Istio revision whose mesh config to read.
+    pub revision: Option<String>,
+    /// Only pods matching this label selector.
+    pub pod_selector: Option<String>,
+}
+
+/// A snapshot and what limits it.
+#[derive(Debug, Clone)]
+pub struct ClusterRead {
+    /// Everything the engine needs.
+    pub snapshot: Snapshot,
+    /// The mesh settings used (root namespace, trust domain).
+    pub mesh: MeshSettings,
+    /// Reads RBAC refused, and what that means for the answer.
+    pub gaps: Vec<Gap>,
+    /// Other things worth saying (mesh config fallback, ...).
+    pub warnings: Vec<String>,
+    /// The Istio APIs found by discovery.
+    pub apis: IstioApis,
+}
+
+fn push_namespace(
+    snapshot: &mut Snapshot,
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) {
+    snapshot.namespaces.push(NamespaceInfo::from(meta));
+}
+
+/// Reads the mesh config: the `istio[-REV]` ConfigMap in the Istio namespace. When it cannot be
+/// read, falls back to the Istio namespace as root namespace and says why.
+async fn read_mesh(
+    cluster: &Cluster,
+    opts: &ReadOptions,
+    warnings: &mut Vec<String>,
+) -> Result<MeshSettings, Error> {
+    let name = mesh_configmap_name(opts.revision.as_deref());
+    let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &opts.istio_namespace);
+    let fallback = |why: String, warnings: &mut Vec<String>| {
+        warnings.push(format!(
+            "{why}; assuming the root namespace is the Istio namespace \"{}\"",
+            opts.istio_namespace
+        ));
+        MeshSettings::defaults(&opts.istio_namespace)
+    };
+    match api.get_opt(&name).await.map_err(|e| cluster.err(e)) {
+        Ok(Some(cm)) => match MeshSettings::from_configmap(&cm) {
+            Ok(mut mesh) => {
+                mesh.istio_namespace = opts.istio_namespace.clone();
+                Ok(mesh)
+            }
+            Err(e) => Ok(fallback(
+                format!(
+                    "the mesh config {}/{name} is unreadable ({e})",
+                    opts.istio_namespace
+                ),
+                warnings,
+            )),
+        },
+        Ok(None) => Ok(fallback(
+            format!(
+                "the mesh config ConfigMap {}/{name} does not exist",
+                opts.istio_namespace
+            ),
+            warnings,
+        )),
+        Err(Error::Forbidden(msg)) => Ok(fallback(format!("cannot read the mesh config: {msg}"), warnings)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads everything a command needs to resolve mTLS in `scope`, with a fixed number of
+/// requests for `-A` (discovery, the mesh ConfigMap, and one paged list each of namespaces,
+/// pods (metadata only), services, PeerAuthentications and DestinationRules).
+pub async fn read_snapshot(
+    cluster: &Cluster,
+    scope: &Scope,
+    opts: &ReadOptions,
+) -> Result<ClusterRead, Error> {
+    let apis = discover_istio(cluster).await?;
+    let Some(pa_ar) = apis.peer_authentication.clone() else {
+        return Err(Error::IstioMissing);
+    };
+    let mut gaps = Vec::new();
+    let mut warnings = Vec::new();
+    let mesh = read_mesh(cluster, opts, &mut warnings).await?;
+    let mut snapshot = Snapshot::new(&mesh);
+    let root = mesh.root_namespace.clone();
+
+    // Namespaces.
+    match scope {
+        Scope::All => {
+            let api: Api<Namespace> = Api::all(cluster.client.clone());
+            let res = list_metadata_paged(cluster, &api, None, |ns| {
+                push_namespace(&mut snapshot, &ns.metadata)
+            })
+            .await;
+            if let Err(Error::Forbidden(msg)) = &res {
+                return Err(Error::Forbidden(format!(
+                    "{msg}; -A needs the right to list namespaces cluster-wide: name the namespaces to inspect instead (kubectl mtls status NAMESPACE...)"
+                )));
+            }
+            res?;
+        }
+        Scope::Namespaces(names) => {
+            let api: Api<Namespace> = Api::all(cluster.client.clone());
+            for name in names {
+                match api.get_metadata_opt(name).await.map_err(|e| cluster.err(e)) {
+                    Ok(Some(ns)) => push_namespace(&mut snapshot, &ns.metadata),
+                    Ok(None) => {
+                        return Err(Error::Api {
+                            code: 404,
+                            reason: "NotFound".into(),
+                            message: format!("namespaces \"{name}\" not found"),
+                        });
+                    }
+                    Err(Error::Forbidden(reason)) => {
+                        gaps.push(Gap {
+                            what: format!("namespace \"{name}\""),
+                            reason,
+                            effect: "its injection labels are unknown, so missing sidecars cannot be flagged there".into(),
+                        });
+                        snapshot
+                            .namespaces
+                            .push(NamespaceInfo::new(name.clone(), Default::default()));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+
+    // The namespaces whose objects are read one namespace at a time.
+    let per_ns: Vec<Option<String>> = match scope {
+        Scope::All => vec![None],
+        Scope::Namespaces(names) => names.iter().cloned().map(Some).collect(),
+    };
+
+    // Pods, metadata only.
+    for ns in &per_ns {
+        let api: Api<Pod> = typed_api(cluster, ns.as_deref());
+        let res = list_metadata_paged(cluster, &api, opts.pod_selector.as_deref(), |p| {
+            snapshot.pods.push(PodInfo::from(&p))
+        })
+        .await;
+        tolerate_forbidden(
+            res,
+            &mut gaps,
+            format!("pods {}", scope_words(ns.as_deref())),
+            "mesh membership is unknown there: modes are shown, pod counts and readiness are not",
+        )?;
+    }
+
+    // Services (selectors and ports, for DestinationRule hosts and probe targets).
+    for ns in &per_ns {
+        let api: Api<Service> = typed_api(cluster, ns.as_deref());
+        let res = list_paged(cluster, &api, None, |s| {
+            snapshot.services.push(ServiceInfo::from(&s))
+        })
+        .await;
+        tolerate_forbidden(
+            res,
+            &mut gaps,
+            format!("services {}", scope_words(ns.as_deref())),
+            "DestinationRule hosts cannot be matched to workloads there",
+        )?;
+    }
+
+    // PeerAuthentications: the scope plus the root namespace (mesh-wide policies).
+    let mut pa_scopes = per_ns.clone();
+    if !matches!(scope, Scope::All) && !pa_scopes.contains(&Some(root.clone())) {
+        pa_scopes.push(Some(root.clone()));
+    }
+    for ns in &pa_scopes {
+        let api = dynamic_api(cluster, &pa_ar, ns.as_deref());
+        let mut values = Vec::new();
+        let res = list_paged(cluster, &api, None, |o| values.push(o)).await;
+        let effect = if ns.as_deref() == Some(root.as_str()) || ns.is_none() {
+            "mesh-wide policies are unknown: modes may be wrong everywhere"
+        } else {
+            "that namespace's policies are unknown: its modes may be wrong"
+        };
+        if tolerate_forbidden(
+            res,
+            &mut gaps,
+            format!("peerauthentications {}", scope_words(ns.as_deref())),
+            effect,
+        )?
+        .is_some()
+        {
+            for o in values {
+                snapshot.push_policy_value(serde_json::to_value(o).unwrap_or_default());
+            }
+        }
+    }
+
+    // DestinationRules: any namespace's rule may target hosts in scope, so try cluster-wide.
+    if let Some(dr_ar) = &apis.destination_rule {
+        let mut values = Vec::new();
+        let all = list_paged(cluster, &dynamic_api(cluster, dr_ar, None), None, |o| {
+            values.push(o)
+        })
+        .await;
+        match all {
+            Ok(_) => {}
+            Err(Error::Forbidden(reason)) if !matches!(scope, Scope::All) => {
+                gaps.push(Gap {
+                    what: "destinationrules cluster-wide".into(),
+                    reason,
+                    effect: "only the rules in the namespaces in scope and the root namespace were checked"
+                        .into(),
+                });
+                for ns in &pa_scopes {
+                    let res = list_paged(cluster, &dynamic_api(cluster, dr_ar, ns.as_deref()), None, |o| {
+                        values.push(o)
+                    })
+                    .await;
+                    tolerate_forbidden(
+                        res,
+                        &mut gaps,
+                        format!("destinationrules {}", scope_words(ns.as_deref())),
+                        "rules there that break traffic cannot be found",
+                    )?;
+                }
+            }
+            Err(e) => {
+                tolerate_forbidden(
+                    Err::<(), _>(e),
+                    &mut gaps,
+                    "destinationrules cluster-wide",
+                    "rules that break traffic cannot be found",
+                )?;
+            }
+        }
+        for o in values {
+            snapshot.push_destination_rule_value(serde_json::to_value(o).unwrap_or_default());
+        }
+    }
+
+    Ok(ClusterRead {
+        snapshot,
+        mesh,
+        gaps,
+        warnings,
+        apis,
+    })
 }
 
 #[cfg(test)]

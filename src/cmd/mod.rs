@@ -1,15 +1,21 @@
-//! One thin orchestration per subcommand: read the cluster (client), resolve (engine),
-//! render. `dispatch` returns the process exit code.
+//! One thin orchestration per subcommand: read the cluster (`client`, `collect`), resolve
+//! (`engine`), render (`render`). Each `run` returns the process exit code.
+
+pub mod diff;
+pub mod enable;
+pub mod probe;
+pub mod status;
 
 use crate::cli::{Cli, Command};
 use crate::error::Error;
 
 /// Runs the parsed command and returns its exit code.
 pub async fn dispatch(cli: Cli) -> Result<i32, Error> {
+    let global = cli.global;
     match cli.command {
-        Command::Status(_) => Err(Error::NotImplemented("kubectl mtls status")),
-        Command::Enable(_) => Err(Error::NotImplemented("kubectl mtls enable")),
-        Command::Diff(_) => Err(Error::NotImplemented("kubectl mtls diff")),
-        Command::Probe(_) => Err(Error::NotImplemented("kubectl mtls probe")),
+        Command::Status(args) => status::run(&global, args).await,
+        Command::Enable(args) => enable::run(&global, args).await,
+        Command::Diff(args) => diff::run(&global, args).await,
+        Command::Probe(args) => probe::run(&global, args).await,
     }
 }
