@@ -250,7 +250,15 @@ pub(crate) fn record_update(
     api_version: &str,
     now: &str,
 ) {
-    let mut managers = old.map(Manager::parse_all).unwrap_or_default();
+    // A request that rewrites managedFields itself (kubectl's migration of
+    // client-side-apply ownership does) sets the base the update builds on.
+    let explicit = new.pointer("/metadata/managedFields");
+    let mut managers = match explicit {
+        Some(mf) if old.and_then(|o| o.pointer("/metadata/managedFields")) != Some(mf) => {
+            Manager::parse_all(new)
+        }
+        _ => old.map(Manager::parse_all).unwrap_or_default(),
+    };
     let new_paths = leaf_paths(new);
     let old_paths = old.map(leaf_paths).unwrap_or_default();
     let changed: FieldSet = new_paths
@@ -272,10 +280,16 @@ pub(crate) fn record_update(
             m.fields.retain(|p| !changed.iter().any(|c| overlaps(c, p)));
         }
     }
-    // Parent maps that did not exist before get a `.` marker.
     let mut dots = BTreeSet::new();
+    // Parent maps that did not exist before get a `.` marker (top-level
+    // fields other than metadata count too).
     for p in &changed {
-        for i in 1..p.len() {
+        if p.len() > 1 && p[0] != "metadata" && old.and_then(|o| value_at(o, &p[..1])).is_none() {
+            dots.insert(p[..1].to_vec());
+        }
+    }
+    for p in &changed {
+        for i in 2..p.len() {
             let parent = &p[..i];
             if old.and_then(|o| value_at(o, parent)).is_none() {
                 dots.insert(parent.to_vec());
@@ -379,6 +393,7 @@ pub(crate) fn apply(
     {
         Some(m) => {
             m.fields = applied_set;
+            m.dots.clear();
             m.api_version = api_version.to_string();
             m.time = now.to_string();
         }
