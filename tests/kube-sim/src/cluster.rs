@@ -542,6 +542,9 @@ impl Cluster {
                 .unwrap_or(0);
             obj["metadata"]["generation"] = json!(g + 1);
         }
+        if t.group == "apps" && !status_only {
+            converge_workload_status(&mut obj);
+        }
         if record_manager {
             match &opts.field_manager {
                 Some(m) => fields::record_update(
@@ -598,7 +601,17 @@ impl Cluster {
                     "error decoding patch: the patch is not a JSON object",
                 ));
             }
-            fields::merge_patch(&mut obj, &patch);
+            if content_type.starts_with("application/strategic-merge-patch+json") && !t.custom {
+                fields::strategic_merge_patch(&mut obj, &patch);
+            } else if content_type.starts_with("application/strategic-merge-patch+json") {
+                return Err(ApiError::new(
+                    415,
+                    "UnsupportedMediaType",
+                    "strategic merge patch is not supported for custom resources, use application/merge-patch+json",
+                ));
+            } else {
+                fields::merge_patch(&mut obj, &patch);
+            }
         }
         let given_rv = patch
             .pointer("/metadata/resourceVersion")
@@ -926,6 +939,30 @@ fn conflict_error(t: &ResourceType, name: &str, conflicts: &[fields::Conflict]) 
         reason: "Conflict",
         message,
         details: Some(json!({"causes": causes})),
+    }
+}
+
+/// The workload controllers converge at once: status follows the spec.
+fn converge_workload_status(obj: &mut Value) {
+    let generation = obj.pointer("/metadata/generation").cloned();
+    let replicas = obj.pointer("/spec/replicas").cloned();
+    let Some(status) = obj.get_mut("status").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if let Some(g) = generation {
+        status.insert("observedGeneration".into(), g);
+    }
+    if let Some(r) = replicas {
+        for k in [
+            "replicas",
+            "readyReplicas",
+            "availableReplicas",
+            "updatedReplicas",
+        ] {
+            if status.contains_key(k) || k != "updatedReplicas" {
+                status.insert(k.into(), r.clone());
+            }
+        }
     }
 }
 

@@ -471,6 +471,113 @@ pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// The merge key of a list, guessed from its elements the way the built-in
+/// types declare them (containers/env/volumes by name, ports by port number,
+/// volume mounts by path).
+fn merge_key(items: &[Value]) -> Option<&'static str> {
+    ["name", "containerPort", "port", "mountPath", "ip"]
+        .into_iter()
+        .find(|k| !items.is_empty() && items.iter().all(|i| i.get(*k).is_some()))
+}
+
+/// Strategic merge patch for built-in kinds: like a merge patch, but lists of
+/// objects merge element-wise by their merge key, and the `$patch`,
+/// `$setElementOrder/`, `$deleteFromPrimitiveList/` and `$retainKeys`
+/// directives are honoured.
+pub(crate) fn strategic_merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    match p.get("$patch").and_then(Value::as_str) {
+        Some("replace") => {
+            let mut v = patch.clone();
+            strip_directives(&mut v);
+            *target = v;
+            return;
+        }
+        Some("delete") => {
+            *target = Value::Null;
+            return;
+        }
+        _ => {}
+    }
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let t = target.as_object_mut().expect("object");
+    for (k, v) in p {
+        if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
+            if let (Some(Value::Array(list)), Some(remove)) = (t.get_mut(field), v.as_array()) {
+                list.retain(|x| !remove.contains(x));
+            }
+            continue;
+        }
+        if k.starts_with('$') {
+            continue;
+        }
+        if v.is_null() {
+            t.remove(k);
+            continue;
+        }
+        match (t.get_mut(k), v) {
+            (Some(Value::Array(cur)), Value::Array(items)) => {
+                let all: Vec<Value> = cur.iter().chain(items.iter()).cloned().collect();
+                if let Some(key) = merge_key(&all) {
+                    for item in items {
+                        let id = item.get(key).cloned();
+                        let delete = item.get("$patch").and_then(Value::as_str) == Some("delete");
+                        match cur.iter().position(|c| c.get(key) == id.as_ref()) {
+                            Some(i) if delete => {
+                                cur.remove(i);
+                            }
+                            Some(i) => strategic_merge_patch(&mut cur[i], item),
+                            None if delete => {}
+                            None => {
+                                let mut n = item.clone();
+                                strip_directives(&mut n);
+                                cur.push(n);
+                            }
+                        }
+                    }
+                    if let Some(order) = p.get(&format!("$setElementOrder/{k}")).and_then(Value::as_array) {
+                        let ids: Vec<Option<&Value>> = order.iter().map(|o| o.get(key)).collect();
+                        cur.sort_by_key(|c| {
+                            ids.iter().position(|id| *id == c.get(key)).unwrap_or(usize::MAX)
+                        });
+                    }
+                } else {
+                    let mut n = v.clone();
+                    strip_directives(&mut n);
+                    *cur = n.as_array().cloned().unwrap_or_default();
+                }
+            }
+            (Some(existing @ Value::Object(_)), Value::Object(_)) => {
+                strategic_merge_patch(existing, v);
+                if existing.is_null() {
+                    t.remove(k);
+                }
+            }
+            _ => {
+                let mut n = v.clone();
+                strip_directives(&mut n);
+                t.insert(k.clone(), n);
+            }
+        }
+    }
+}
+
+fn strip_directives(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|k, _| !k.starts_with('$'));
+            m.values_mut().for_each(strip_directives);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_directives),
+        _ => {}
+    }
+}
+
 /// RFC 6902 JSON patch.
 pub(crate) fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
     let ops = ops
@@ -634,6 +741,21 @@ mod tests {
         let second = json!({"metadata": {"name": "a"}, "spec": {"a": 1}});
         let m2 = apply(&m, &second, "one", "v1", false, "t").unwrap();
         assert_eq!(m2["spec"], json!({"a": 1}));
+    }
+
+    #[test]
+    fn strategic_merge_by_name() {
+        let mut v = json!({"spec": {"containers": [{"name": "a", "image": "1", "ports": [{"containerPort": 80}]},
+            {"name": "b", "image": "2"}]}});
+        strategic_merge_patch(
+            &mut v,
+            &json!({"spec": {"$setElementOrder/containers": [{"name": "b"}, {"name": "a"}],
+            "containers": [{"name": "a", "image": "3"}, {"name": "b", "$patch": "delete"}]}}),
+        );
+        assert_eq!(
+            v,
+            json!({"spec": {"containers": [{"name": "a", "image": "3", "ports": [{"containerPort": 80}]}]}})
+        );
     }
 
     #[test]

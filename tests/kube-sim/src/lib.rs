@@ -69,6 +69,7 @@ mod cluster;
 mod exec;
 mod fields;
 mod inject;
+mod proto;
 mod resources;
 mod scenario;
 mod schema;

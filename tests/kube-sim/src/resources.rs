@@ -62,6 +62,8 @@ pub(crate) struct ResourceType {
     pub compiled: Option<Arc<kube_cel::CompiledSchema>>,
     /// Whether this is a CRD-defined resource.
     pub custom: bool,
+    /// Verbs discovery lists.
+    pub verbs: &'static [&'static str],
 }
 
 impl ResourceType {
@@ -127,7 +129,14 @@ fn builtin(
         schema: None,
         compiled: None,
         custom: false,
+        verbs: STD_VERBS,
     }
+}
+
+fn create_only(group: &str, kind: &str, plural: &str) -> ResourceType {
+    let mut t = builtin(group, kind, plural, &[], &[], false, &[]);
+    t.verbs = &["create"];
+    t
 }
 
 const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
@@ -254,6 +263,16 @@ fn builtins() -> Vec<ResourceType> {
             false,
             &[("status", "CustomResourceDefinition", STATUS_VERBS)],
         ),
+        create_only(
+            "authorization.k8s.io",
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+        ),
+        create_only(
+            "authorization.k8s.io",
+            "SelfSubjectRulesReview",
+            "selfsubjectrulesreviews",
+        ),
     ]
 }
 
@@ -373,6 +392,7 @@ pub(crate) fn from_crd(crd: &Value) -> Result<ResourceType, String> {
         schema: schema.map(Arc::new),
         compiled,
         custom: true,
+        verbs: STD_VERBS,
     })
 }
 
@@ -468,7 +488,7 @@ pub(crate) fn api_resources(types: &[Arc<ResourceType>]) -> Vec<Value> {
             "singularName": t.singular,
             "namespaced": t.namespaced,
             "kind": t.kind,
-            "verbs": STD_VERBS,
+            "verbs": t.verbs,
         });
         if !t.short_names.is_empty() {
             r["shortNames"] = json!(t.short_names);
@@ -497,7 +517,7 @@ pub(crate) fn discovery_v2_resource(t: &ResourceType, version: &str) -> Value {
         "responseKind": {"group": t.group, "version": version, "kind": t.kind},
         "scope": if t.namespaced { "Namespaced" } else { "Cluster" },
         "singularResource": t.singular,
-        "verbs": STD_VERBS,
+        "verbs": t.verbs,
     });
     if !t.short_names.is_empty() {
         r["shortNames"] = json!(t.short_names);

@@ -454,6 +454,22 @@ async fn route(
     if !t.namespaced && target.namespace.is_some() {
         return error_response(&not_found_page());
     }
+    if t.group == "authorization.k8s.io" {
+        return match verb {
+            "create" => self_subject_review(
+                id,
+                &t,
+                &body,
+                headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or(""),
+            ),
+            _ => error_response(&ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            )),
+        };
+    }
     if let Err(e) = authorize(
         id,
         verb,
@@ -470,6 +486,69 @@ async fn route(
         Ok(r) => r,
         Err(e) => error_response(&e),
     }
+}
+
+/// SelfSubjectAccessReview / SelfSubjectRulesReview (`kubectl auth can-i`).
+fn self_subject_review(id: &Identity, t: &ResourceType, body: &[u8], ct: &str) -> Response {
+    let mut review: Value = match parse_body(body, ct) {
+        Ok(v) => v,
+        Err(e) => return error_response(&e),
+    };
+    if t.plural == "selfsubjectaccessreviews" {
+        let attrs = review
+            .pointer("/spec/resourceAttributes")
+            .cloned()
+            .unwrap_or(json!({}));
+        let s = |k: &str| attrs.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let (allowed, reason) = if review.pointer("/spec/nonResourceAttributes").is_some() {
+            (
+                true,
+                "RBAC: allowed by ClusterRoleBinding \"system:discovery\"".to_string(),
+            )
+        } else {
+            let sub = s("subresource");
+            let ok = authorize(
+                id,
+                &s("verb"),
+                &s("group"),
+                &s("resource"),
+                (!sub.is_empty()).then_some(sub.as_str()),
+                &s("namespace"),
+                &s("name"),
+            )
+            .is_ok();
+            let reason = match (ok, id.admin) {
+                (true, true) => "RBAC: allowed by ClusterRoleBinding \"cluster-admin\" of ClusterRole \"cluster-admin\" to Group \"system:masters\"".to_string(),
+                (true, false) => format!("RBAC: allowed by kube-sim rules of User {:?}", id.name),
+                (false, _) => String::new(),
+            };
+            (ok, reason)
+        };
+        review["status"] = json!({"allowed": allowed});
+        if !reason.is_empty() {
+            review["status"]["reason"] = json!(reason);
+        }
+    } else {
+        let ns = review
+            .pointer("/spec/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let rules: Vec<Value> = if id.admin {
+            vec![json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]})]
+        } else {
+            id.rules
+                .iter()
+                .filter(|r| r.namespaces.as_ref().is_none_or(|n| n.iter().any(|x| x == &ns || x == "*")))
+                .map(|r| json!({"verbs": r.verbs, "apiGroups": r.api_groups.clone().unwrap_or_else(|| vec!["*".into()]), "resources": r.resources}))
+                .collect()
+        };
+        review["status"] = json!({"resourceRules": rules,
+            "nonResourceRules": [{"verbs": ["get"], "nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"]}],
+            "incomplete": false});
+    }
+    review["metadata"] = json!({"creationTimestamp": null});
+    json_response(201, &review)
 }
 
 fn group_json(g: &str, vs: &[String]) -> Value {
@@ -691,7 +770,7 @@ async fn resource_request(
             Ok(json_response(200, &obj))
         }
         "list" => list(app, t, target, query, accept),
-        "watch" => watch(app, t, target, query),
+        "watch" => watch(app, t, target, query, accept),
         "create" => {
             if target.name.is_some() {
                 return Err(ApiError::method_not_allowed(
@@ -795,11 +874,7 @@ async fn resource_request(
 
 fn parse_body(body: &[u8], ct: &str) -> Result<Value, ApiError> {
     if ct.contains("protobuf") {
-        return Err(ApiError::new(
-            415,
-            "UnsupportedMediaType",
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
-        ));
+        return crate::proto::decode_object(body).map_err(|e| ApiError::new(415, "UnsupportedMediaType", e));
     }
     if ct.contains("yaml") {
         let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("body is not UTF-8"))?;
@@ -904,6 +979,7 @@ fn watch(
     t: &Arc<ResourceType>,
     target: &Target,
     query: &Query,
+    accept: &str,
 ) -> Result<Response, ApiError> {
     let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))?;
     let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""), &t.kind)?;
@@ -953,9 +1029,26 @@ fn watch(
         }
     }
     let (tx, out_rx) = tokio::sync::mpsc::channel::<Bytes>(256);
-    let encode = move |kind: &str, o: &Arc<Value>| -> Bytes {
-        let mut line = serde_json::to_vec(&json!({"type": kind, "object": present(o, &t2, &version)}))
-            .unwrap_or_default();
+    let as_table = accept.contains("as=Table");
+    let include = query.get("includeObject").unwrap_or("Metadata").to_string();
+    let mut first = true;
+    let mut encode = move |kind: &str, o: &Arc<Value>| -> Bytes {
+        let obj = present(o, &t2, &version);
+        let object = if as_table {
+            // Like the real server: only the first event carries the column definitions.
+            let columns = if std::mem::take(&mut first) {
+                table::columns(&t2)
+            } else {
+                Vec::new()
+            };
+            json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1",
+                "metadata": {"resourceVersion": util::str_at(&obj, "/metadata/resourceVersion")},
+                "columnDefinitions": columns,
+                "rows": [{"cells": table::cells(&t2, &obj), "object": table::row_object(&obj, &include)}]})
+        } else {
+            obj
+        };
+        let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
         line.push(b'\n');
         Bytes::from(line)
     };

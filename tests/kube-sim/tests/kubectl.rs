@@ -495,3 +495,169 @@ fn kubectl_wait_and_delete_use_watch() {
             .is_empty()
     );
 }
+
+#[test]
+fn typed_protobuf_requests_can_i_and_rollouts() {
+    if !have_kubectl("typed_protobuf_requests_can_i_and_rollouts") {
+        return;
+    }
+    let scenario = Scenario::lab().user(
+        User::new("alice", "alice-token")
+            .allow(Rule::new(&["get", "list"], &["pods"]).in_namespaces(&["istioinaction"])),
+    );
+    let server = SimServer::start_background(scenario).expect("start");
+    let k = Kubectl::new(&server, "admin");
+    // kubectl sends these typed bodies as protobuf.
+    let r = k.run(&["create", "namespace", "demo"]);
+    assert_eq!((r.code, r.stdout.trim()), (0, "namespace/demo created"), "{r:?}");
+    let r = k.run(&[
+        "create",
+        "configmap",
+        "settings",
+        "-n",
+        "demo",
+        "--from-literal=mode=STRICT",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        server
+            .cluster()
+            .get("v1", "ConfigMap", "demo", "settings")
+            .unwrap()["data"]["mode"],
+        "STRICT"
+    );
+    let ask = |args: &[&str]| k.run(args).stdout.trim().to_string();
+    assert_eq!(
+        ask(&["auth", "can-i", "create", "peerauthentications", "-n", "demo"]),
+        "yes"
+    );
+    assert_eq!(
+        ask(&[
+            "auth",
+            "can-i",
+            "list",
+            "pods",
+            "-n",
+            "istioinaction",
+            "--as",
+            "alice"
+        ]),
+        "yes"
+    );
+    assert_eq!(
+        ask(&["auth", "can-i", "list", "pods", "-n", "default", "--as", "alice"]),
+        "no"
+    );
+    assert_eq!(
+        ask(&[
+            "auth",
+            "can-i",
+            "create",
+            "pods/exec",
+            "-n",
+            "istioinaction",
+            "--as",
+            "alice"
+        ]),
+        "no"
+    );
+    let r = k.run(&[
+        "set",
+        "image",
+        "-n",
+        "istioinaction",
+        "deploy/web-api",
+        "web-api=istioinaction/web-api:2",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let deploy = server
+        .cluster()
+        .get("apps/v1", "Deployment", "istioinaction", "web-api")
+        .unwrap();
+    assert_eq!(
+        deploy["spec"]["template"]["spec"]["containers"][0]["image"],
+        "istioinaction/web-api:2"
+    );
+    assert_eq!(
+        deploy["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"], 8080,
+        "strategic merge kept the ports"
+    );
+    let r = k.run(&[
+        "rollout",
+        "status",
+        "deploy/web-api",
+        "-n",
+        "istioinaction",
+        "--timeout=10s",
+    ]);
+    assert_eq!(
+        r.stdout.trim(),
+        "deployment \"web-api\" successfully rolled out",
+        "{r:?}"
+    );
+}
+
+#[test]
+fn get_watch_streams_table_rows() {
+    if !have_kubectl("get_watch_streams_table_rows") {
+        return;
+    }
+    let server = lab();
+    let k = Kubectl::new(&server, "admin");
+    let kubeconfig = k.kubeconfig.clone();
+    let home = k.dir.path().join("home");
+    let child = std::process::Command::new(common::KUBECTL)
+        .args([
+            "--kubeconfig",
+            &kubeconfig.to_string_lossy(),
+            "get",
+            "pa",
+            "-n",
+            "istioinaction",
+            "-w",
+            "--output-watch-events",
+        ])
+        .env_clear()
+        .env("HOME", &home)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl -w");
+    // Wait until the watch is open, then change the cluster.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !server
+        .requests()
+        .iter()
+        .any(|r| r.verb == "watch" && r.resource == "peerauthentications")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kubectl never started watching"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    server
+        .cluster()
+        .put(json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+            "metadata": {"name": "default", "namespace": "istioinaction"}, "spec": {"mtls": {"mode": "STRICT"}}}))
+        .unwrap();
+    server
+        .cluster()
+        .delete(
+            "security.istio.io/v1",
+            "PeerAuthentication",
+            "istioinaction",
+            "default",
+        )
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let _ = std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<Vec<&str>> = stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows[0], ["EVENT", "NAME", "MODE", "AGE"], "{stdout}");
+    assert_eq!(rows[1][..3], ["ADDED", "default", "STRICT"], "{stdout}");
+    assert_eq!(rows[2][..3], ["DELETED", "default", "STRICT"], "{stdout}");
+}
