@@ -52,6 +52,9 @@ pub struct RequestRecord {
     pub status: u16,
     /// The client's User-Agent.
     pub user_agent: String,
+    /// The client's Accept header (e.g. `...;as=PartialObjectMetadataList;...` for
+    /// metadata-only lists, `...;as=Table;...` for kubectl's tables).
+    pub accept: String,
 }
 
 impl RequestRecord {
@@ -304,6 +307,12 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, req: Request) -> Respons
         user_agent: parts
             .headers
             .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string(),
+        accept: parts
+            .headers
+            .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string(),
