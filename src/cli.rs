@@ -332,16 +332,46 @@ pub struct EnableArgs {
     pub output: Option<ObjectOutput>,
 }
 
+/// The mode flags of `diff`: as [`ModeFlags`], but optional, since `-f` takes none.
+#[derive(Debug, Clone, Args)]
+#[group(id = "diff_mode", required = false, multiple = false)]
+pub struct DiffModeFlags {
+    /// Accept only mutual TLS
+    #[arg(long)]
+    pub strict: bool,
+    /// Accept plaintext and mutual TLS
+    #[arg(long)]
+    pub permissive: bool,
+    /// Accept only plaintext
+    #[arg(long)]
+    pub disable: bool,
+    /// Set the mode to UNSET: inherit from the level above
+    #[arg(long)]
+    pub unset: bool,
+}
+
+impl DiffModeFlags {
+    /// The mode flags, when one was given.
+    pub fn selected(&self) -> Option<ModeFlags> {
+        (self.strict || self.permissive || self.disable || self.unset).then_some(ModeFlags {
+            strict: self.strict,
+            permissive: self.permissive,
+            disable: self.disable,
+            unset: self.unset,
+        })
+    }
+}
+
 /// Arguments of `diff`.
 #[derive(Debug, Clone, Args)]
 pub struct DiffArgs {
     /// The change, as with `enable` (or use -f)
     #[command(flatten)]
-    pub mode: Option<ModeFlags>,
+    pub mode: DiffModeFlags,
     #[command(flatten)]
     pub target: TargetArgs,
 
-    /// PeerAuthentication manifests to compare with the cluster ("-" reads stdin)
+    /// PeerAuthentication manifests to compare with the cluster, several documents allowed ("-" reads stdin)
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub files: Vec<String>,
 
