@@ -691,6 +691,56 @@ pub fn predicted_conflicts(live: &Value, body: &Value, manager: &str) -> Vec<(St
     out
 }
 
+/// A port that keeps a mode of its own while its workload's mode changes (the engine's
+/// [`Effects`] list only ports whose mode changes, so without this a row `web-api PERMISSIVE ->
+/// STRICT` would hide that port 8080 stays PERMISSIVE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortException {
+    /// The workload.
+    pub workload: crate::engine::WorkloadRef,
+    /// The workload port.
+    pub port: u32,
+    /// Its modes after the change.
+    pub modes: Vec<Mode>,
+}
+
+/// Ports with their own setting, after the change, whose mode differs from the new mode of a
+/// workload listed in `effects.changes`.
+pub fn port_exceptions(
+    snapshot: &Snapshot,
+    changes: &[PolicyChange],
+    effects: &Effects,
+) -> Vec<PortException> {
+    let changed: Vec<&crate::engine::ModeChange> =
+        effects.changes.iter().filter(|c| c.port.is_none()).collect();
+    if changed.is_empty() {
+        return Vec::new();
+    }
+    let after = crate::engine::analyze(&crate::engine::apply_changes(snapshot, changes));
+    let mut out = Vec::new();
+    for c in changed {
+        let Some(w) = after.workloads.iter().find(|w| w.workload == c.workload) else {
+            continue;
+        };
+        let to: BTreeSet<Mode> = c.to.iter().map(|r| r.mode).collect();
+        for (port, modes) in &w.ports {
+            let m: BTreeSet<Mode> = modes.iter().map(|r| r.mode).collect();
+            let listed = effects
+                .changes
+                .iter()
+                .any(|x| x.workload == c.workload && x.port == Some(*port));
+            if m != to && !listed {
+                out.push(PortException {
+                    workload: c.workload.clone(),
+                    port: *port,
+                    modes: m.into_iter().collect(),
+                });
+            }
+        }
+    }
+    out
+}
+
 // ---------------------------------------------------------------------------------------------
 // Safety review.
 
@@ -850,9 +900,10 @@ pub fn review(
                 "cannot list pods cluster-wide ({msg}): plaintext clients outside the mesh in other namespaces were not checked"
             )),
             Outside::Pods(pods) if !pods.is_empty() => r.warnings.push(format!(
-                "{} outside the mesh elsewhere in the cluster may be plaintext {}; their requests to STRICT workloads will fail: {}",
+                "{} outside the mesh elsewhere in the cluster {}; {} requests to STRICT workloads will fail: {}",
                 plural(pods.len(), "pod"),
-                if pods.len() == 1 { "client" } else { "clients" },
+                if pods.len() == 1 { "may be a plaintext client" } else { "may be plaintext clients" },
+                if pods.len() == 1 { "its" } else { "their" },
                 short(pods, 5)
             )),
             Outside::Pods(_) => {}
@@ -1458,6 +1509,31 @@ mod tests {
                 .any(|x| x.starts_with("AmbientDisableUnsupported")),
             "{r:?}"
         );
+    }
+
+    #[test]
+    fn ports_keeping_their_own_mode_are_listed_with_a_changing_workload() {
+        let mut s = snapshot();
+        s.pods.push(pod("shop", "web", "web", true));
+        let ns = Policy::new("shop", "default", Created(500), PolicyMode::Strict);
+        let w = Policy::new("shop", "web", Created(501), PolicyMode::Unset)
+            .with_selector(labels(&[("app", "web")]))
+            .with_port(8080, PolicyMode::Permissive);
+        let changes = [PolicyChange::Upsert(ns), PolicyChange::Upsert(w)];
+        let e = what_if(&s, &changes);
+        assert_eq!(e.changes.len(), 1, "{e:?}");
+        let x = port_exceptions(&s, &changes, &e);
+        assert_eq!(x.len(), 1, "{x:?}");
+        assert_eq!((x[0].workload.name.as_str(), x[0].port), ("web", 8080));
+        assert_eq!(x[0].modes, vec![Mode::Permissive]);
+        // Without the port setting there is none.
+        let plain = [PolicyChange::Upsert(Policy::new(
+            "shop",
+            "default",
+            Created(500),
+            PolicyMode::Strict,
+        ))];
+        assert!(port_exceptions(&s, &plain, &what_if(&s, &plain)).is_empty());
     }
 
     #[test]

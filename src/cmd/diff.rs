@@ -461,7 +461,8 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
     };
     if differs {
         println!();
-        print!("{}", render::diff::effects(&effects, ""));
+        let ports = change::port_exceptions(&read.snapshot, &changes, &effects);
+        print!("{}", render::diff::effects(&effects, &ports, ""));
     }
     if let Some(r) = review {
         for w in &r.warnings {

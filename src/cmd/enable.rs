@@ -15,9 +15,21 @@ use crate::render;
 /// Where the report goes: stdout, or stderr when `-o` keeps stdout for the object.
 struct Out {
     to_stderr: bool,
+    printed: std::cell::Cell<bool>,
 }
 
 impl Out {
+    /// Prints a section, a blank line apart from the one before.
+    fn section(&self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        if self.printed.replace(true) {
+            self.say("\n");
+        }
+        self.say(s);
+    }
+
     fn say(&self, s: &str) {
         if s.is_empty() {
             return;
@@ -123,6 +135,7 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
     };
     let out = Out {
         to_stderr: args.output.is_some(),
+        printed: std::cell::Cell::new(false),
     };
 
     let cluster = connect(global).await?;
@@ -168,9 +181,11 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
     let review = change::review(&read.snapshot, &req, &changed, &effects, &outside);
 
     // Show the change.
-    out.say(&object_diff(prepared.live.as_ref(), &preview, &file)?);
+    out.section(&object_diff(prepared.live.as_ref(), &preview, &file)?);
     if outcome != Outcome::Unchanged {
-        out.say(&render::diff::effects(&effects, suffix));
+        let ports =
+            change::port_exceptions(&read.snapshot, &[PolicyChange::Upsert(changed.clone())], &effects);
+        out.section(&render::diff::effects(&effects, &ports, suffix));
     }
     for w in &review.warnings {
         eprintln!("warning: {w}");
@@ -203,10 +218,10 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
                 }
             }
             if args.output.is_none() {
-                out.say(&format!(
-                    "# the object kubectl-mtls would apply (server-side apply, field manager \"{manager}\"){suffix}"
+                out.section(&format!(
+                    "# the object kubectl-mtls would apply (server-side apply, field manager \"{manager}\"){suffix}\n{}",
+                    render::to_yaml(&prepared.body)?
                 ));
-                out.say(&render::to_yaml(&prepared.body)?);
             }
             preview
         }
@@ -225,8 +240,10 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
             {
                 ApplyResult::Ok(v) => {
                     if server_dry && args.output.is_none() {
-                        out.say(&format!("# the API server's answer{suffix}"));
-                        out.say(&render::to_yaml(&change::clean(&v))?);
+                        out.section(&format!(
+                            "# the API server's answer{suffix}\n{}",
+                            render::to_yaml(&change::clean(&v))?
+                        ));
                     }
                     v
                 }
@@ -235,7 +252,7 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
         }
     };
     let outcome = Outcome::of(prepared.live.as_ref(), &result);
-    out.say(&format!("{object} {}{suffix}", outcome.as_str()));
+    out.section(&format!("{object} {}{suffix}", outcome.as_str()));
     match args.output {
         Some(ObjectOutput::Yaml) => print!("{}", render::to_yaml(&without_managed_fields(&result))?),
         Some(ObjectOutput::Json) => print!("{}", render::to_json(&without_managed_fields(&result))?),

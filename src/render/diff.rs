@@ -3,6 +3,7 @@
 
 use similar::{ChangeTag, TextDiff};
 
+use crate::change::PortException;
 use crate::engine::{Effects, ModeChange, Resolved};
 use crate::model::Mode;
 use crate::render::table::{Cell, Table};
@@ -104,7 +105,7 @@ fn workload_text(c: &ModeChange) -> String {
 /// The effect of a change: a table of workloads (and ports) whose effective mode changes,
 /// then namespace-level changes and findings created and resolved. `suffix` is appended to the
 /// section titles (`" (dry run)"`).
-pub fn effects(e: &Effects, suffix: &str) -> String {
+pub fn effects(e: &Effects, ports: &[PortException], suffix: &str) -> String {
     let mut out = String::new();
     if e.changes.is_empty() {
         out.push_str(&format!("No workload changes its effective mTLS mode{suffix}.\n"));
@@ -133,6 +134,25 @@ pub fn effects(e: &Effects, suffix: &str) -> String {
                 Cell::styled(to, tr),
                 pods.into(),
             ]);
+            if c.port.is_none() {
+                for p in ports.iter().filter(|p| p.workload == c.workload) {
+                    let modes = p
+                        .modes
+                        .iter()
+                        .rev()
+                        .map(|m| m.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    let role = role_of(&modes);
+                    t.row(vec![
+                        format!("{}:{}", workload_text(c), p.port).into(),
+                        "".into(),
+                        "".into(),
+                        Cell::styled(modes, role),
+                        "port keeps its own setting".into(),
+                    ]);
+                }
+            }
         }
         for line in t.render().lines() {
             out.push_str("  ");
@@ -223,7 +243,7 @@ mod tests {
             )],
             ..Effects::default()
         };
-        let out = effects(&e, " (dry run)");
+        let out = effects(&e, &[], " (dry run)");
         assert!(
             out.contains("Workloads whose effective mTLS mode changes (dry run):"),
             "{out}"
@@ -235,7 +255,7 @@ mod tests {
         assert!(
             out.contains("error DestinationRuleDisablesTls DestinationRule istioinaction/web: plaintext")
         );
-        let none = effects(&Effects::default(), "");
+        let none = effects(&Effects::default(), &[], "");
         assert_eq!(none, "No workload changes its effective mTLS mode.\n");
     }
 }
