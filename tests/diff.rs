@@ -383,3 +383,21 @@ fn bad_manifests_and_flags_are_refused_before_any_request() {
         "invalid namespace name",
     );
 }
+
+#[test]
+fn without_the_right_to_patch_diff_falls_back_to_a_client_side_merge() {
+    let lab = Lab::start(
+        Scenario::lab().user(User::new("viewer", "viewer-token").allow(Rule::new(&["get", "list"], &["*"]))),
+    );
+    lab.server.clear_requests();
+    let run = lab.plugin_as("viewer", &["diff", "istioinaction", "--strict"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the server refused a dry-run apply (")
+            && run.stderr.contains("showing a client-side merge"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("+    mode: STRICT\n"), "{}", run.stdout);
+    assert!(lab.requests().iter().all(|r| !r.is_persisted_write()));
+}

@@ -628,3 +628,32 @@ fn bad_input_is_refused_before_any_request() {
         "invalid name",
     );
 }
+
+#[test]
+fn a_policy_written_by_kubectl_apply_conflicts_too() {
+    let lab = Lab::start(Scenario::lab());
+    let file = lab.dir.path().join("pa.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istioinaction}\nspec: {mtls: {mode: PERMISSIVE}}\n",
+    )
+    .unwrap();
+    if !have_kubectl("a_policy_written_by_kubectl_apply_conflicts_too") {
+        return;
+    }
+    let applied = lab.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let run = lab.plugin(&["enable", "istioinaction", "--strict"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("managed by \"kubectl-client-side-apply\""),
+        "{}",
+        run.stderr
+    );
+    let forced = lab.plugin(&["enable", "istioinaction", "--strict", "--force-conflicts"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert_eq!(
+        policy(&lab, "istioinaction", "default").unwrap()["spec"]["mtls"]["mode"],
+        "STRICT"
+    );
+}
