@@ -115,6 +115,7 @@ fn no_difference_exits_0() {
     let run = lab.plugin(&["diff", "istioinaction", "--strict"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr, "", "nothing to warn about when nothing changes");
     let back = lab.plugin(&["diff", "istioinaction", "--permissive"]);
     assert_eq!(back.code, 1, "{}", back.stderr);
     assert!(

@@ -88,15 +88,17 @@ pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<Manifest>, Error>
         let line = first_content_line(start, &doc);
         let at = format!("{source}, document {} (line {line})", n + 1);
         let value: Value = serde_saphyr::from_str(&doc).map_err(|e| {
-            let l = e
-                .location()
-                .map(|l| start + l.line() as usize - 1)
-                .unwrap_or(line);
-            let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("invalid YAML");
+            let (l, col) = match e.location() {
+                Some(loc) => (
+                    start + loc.line() as usize - 1,
+                    format!(", column {}", loc.column()),
+                ),
+                None => (line, String::new()),
+            };
             Error::Usage(format!(
-                "{source}, document {} (line {l}): not valid YAML: {first}",
-                n + 1
+                "{source}, document {} (line {l}{col}): not valid YAML: {}",
+                n + 1,
+                yaml_reason(&e.to_string())
             ))
         })?;
         if value.is_null() {
@@ -125,6 +127,16 @@ pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<Manifest>, Error>
         return Err(Error::Usage(format!("{source}: no PeerAuthentication found")));
     }
     Ok(out)
+}
+
+/// The reason of a YAML error without the parser's own `error:` and relative position.
+fn yaml_reason(msg: &str) -> String {
+    let first = msg.lines().next().unwrap_or("invalid YAML").trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    match first.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((pos, reason)) if pos.contains("column") => reason.to_string(),
+        _ => first.to_string(),
+    }
 }
 
 fn check_manifest(v: &Value, at: &str) -> Result<(), Error> {
@@ -464,7 +476,7 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
         let ports = change::port_exceptions(&read.snapshot, &changes, &effects);
         print!("{}", render::diff::effects(&effects, &ports, ""));
     }
-    if let Some(r) = review {
+    if let Some(r) = review.filter(|_| differs) {
         for w in &r.warnings {
             eprintln!("warning: {w}");
         }
@@ -595,7 +607,8 @@ mod tests {
         );
         let broken = format!("{TWO}---\nmetadata: [a, b\n  name: x\n");
         let m = err(&broken);
-        assert!(m.starts_with("f.yaml, document 3 (line 2"), "{m}");
+        assert!(m.starts_with("f.yaml, document 3 (line 21, column "), "{m}");
+        assert!(!m.contains("error: line"), "{m}");
         assert!(m.contains("not valid YAML"), "{m}");
         assert!(
             err("kind: PeerAuthentication\napiVersion: security.istio.io/v1\nmetadata: {}\n")

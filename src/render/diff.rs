@@ -164,10 +164,17 @@ pub fn effects(e: &Effects, ports: &[PortException], suffix: &str) -> String {
         out.push_str(&format!(
             "Namespace-level mode (what clients' automatic mTLS sees){suffix}:\n"
         ));
-        for n in &e.namespaces {
+        const MAX: usize = 5;
+        for n in e.namespaces.iter().take(MAX) {
             out.push_str(&format!(
                 "  {}  {} -> {}  ({})\n",
                 n.namespace, n.from.mode, n.to.mode, n.to.source
+            ));
+        }
+        if e.namespaces.len() > MAX {
+            out.push_str(&format!(
+                "  ... and {} more namespaces\n",
+                e.namespaces.len() - MAX
             ));
         }
     }
