@@ -893,7 +893,7 @@ pub fn review(
             short(&unmeshed, 3)
         ));
     }
-    if req.toward_strict() {
+    if req.toward_strict() && !effects.changes.is_empty() {
         match outside {
             Outside::NotChecked => {}
             Outside::Forbidden(msg) => r.warnings.push(format!(

@@ -166,10 +166,17 @@ pub fn effects(e: &Effects, ports: &[PortException], suffix: &str) -> String {
         ));
         const MAX: usize = 5;
         for n in e.namespaces.iter().take(MAX) {
-            out.push_str(&format!(
-                "  {}  {} -> {}  ({})\n",
-                n.namespace, n.from.mode, n.to.mode, n.to.source
-            ));
+            if n.from.mode == n.to.mode {
+                out.push_str(&format!(
+                    "  {}  {}, now set by {} (was {})\n",
+                    n.namespace, n.to.mode, n.to.source, n.from.source
+                ));
+            } else {
+                out.push_str(&format!(
+                    "  {}  {} -> {}  ({})\n",
+                    n.namespace, n.from.mode, n.to.mode, n.to.source
+                ));
+            }
         }
         if e.namespaces.len() > MAX {
             out.push_str(&format!(
