@@ -657,3 +657,24 @@ fn a_policy_written_by_kubectl_apply_conflicts_too() {
         "STRICT"
     );
 }
+
+#[test]
+fn a_mesh_wide_change_without_cluster_wide_reads_says_why() {
+    let lab = Lab::start(
+        Scenario::lab().user(
+            User::new("ns-admin", "ns-admin-token")
+                .allow(Rule::new(&["*"], &["*"]).in_namespaces(&["istioinaction", "istio-system"])),
+        ),
+    );
+    lab.server.clear_requests();
+    let run = lab.plugin_as("ns-admin", &["enable", "--mesh", "--strict"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("a mesh-wide policy affects every namespace") && !run.stderr.contains("-A needs"),
+        "{}",
+        run.stderr
+    );
+    assert!(lab.requests().iter().all(|r| !r.is_persisted_write()));
+}

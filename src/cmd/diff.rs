@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::change::{self, ApplyResult, Outside, Target};
 use crate::cli::{DiffArgs, GlobalArgs};
 use crate::client::{Cluster, connect};
-use crate::cmd::enable::{file_name, object_diff, print_read_notes, read_for};
+use crate::cmd::enable::{file_name, object_diff, print_read_notes, read_all, read_for};
 use crate::collect::{ClusterRead, ReadOptions, Scope, read_snapshot};
 use crate::engine::{PolicyChange, what_if};
 use crate::error::Error;
@@ -396,7 +396,7 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
         .await?;
         if namespaces.contains(&r.mesh.root_namespace) {
             // A mesh-wide policy: its effect is cluster-wide.
-            r = read_snapshot(&cluster, &Scope::All, &opts).await?;
+            r = read_all(&cluster, &opts).await?;
         }
         read = r;
         print_read_notes(&read);

@@ -60,7 +60,7 @@ pub async fn read_for(
         }
     };
     let read = match &wanted_ns {
-        None => read_snapshot(cluster, &Scope::All, opts).await?,
+        None => read_all(cluster, opts).await?,
         Some(ns) => read_snapshot(cluster, &Scope::Namespaces(vec![ns.clone()]), opts).await?,
     };
     let root = read.mesh.root_namespace.clone();
@@ -72,10 +72,23 @@ pub async fn read_for(
         (Target::Namespace(_), Some(ns)) if ns == root => {
             // The namespace-wide policy of the root namespace is the mesh-wide one: its
             // effect is cluster-wide.
-            let read = read_snapshot(cluster, &Scope::All, opts).await?;
+            let read = read_all(cluster, opts).await?;
             Ok((read, ns))
         }
         (_, Some(ns)) => Ok((read, ns)),
+    }
+}
+
+/// Reads the whole cluster for a mesh-wide change, explaining a refusal in this command's terms.
+pub async fn read_all(cluster: &Cluster, opts: &ReadOptions) -> Result<ClusterRead, Error> {
+    match read_snapshot(cluster, &Scope::All, opts).await {
+        Err(Error::Forbidden(msg)) => {
+            let msg = msg.split("; -A needs").next().unwrap_or(&msg).to_string();
+            Err(Error::Forbidden(format!(
+                "{msg}; a mesh-wide policy affects every namespace, so showing its effect needs the right to list namespaces, pods, services and policies cluster-wide"
+            )))
+        }
+        other => other,
     }
 }
 
