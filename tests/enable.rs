@@ -487,6 +487,19 @@ fn mesh_wide_changes_target_the_root_namespace() {
         run.stderr
     );
     assert!(writes(&lab).is_empty());
+    // Naming the root namespace is the same as --mesh.
+    let root = lab.plugin(&["enable", "istio-system", "--strict", "--dry-run"]);
+    assert_eq!(root.code, 0, "{}", root.stderr);
+    assert_eq!(root.stdout, run.stdout);
+    assert_eq!(root.stderr, run.stderr);
+    let sel = lab.plugin(&["enable", "istio-system", "-l", "app=istiod", "--strict"]);
+    assert_eq!(sel.code, 2, "{}", sel.stderr);
+    assert!(
+        sel.stderr
+            .contains("istio-system is the root namespace: Istio ignores policies with a selector there"),
+        "{}",
+        sel.stderr
+    );
 }
 
 #[test]

@@ -330,11 +330,11 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
     let mut compared: Vec<Compared> = Vec::new();
     let mut review = None;
     let read: ClusterRead;
-    if let Some(req) = &req {
-        let (r, namespace) = read_for(&cluster, req, &opts).await?;
+    if let Some(mut req) = req {
+        let (r, namespace) = read_for(&cluster, &mut req, &opts).await?;
         read = r;
         print_read_notes(&read);
-        let prepared = change::prepare(&cluster, &read, req, &namespace, &manager).await?;
+        let prepared = change::prepare(&cluster, &read, &req, &namespace, &manager).await?;
         for n in &prepared.chosen.notes {
             eprintln!("note: {n}");
         }
@@ -363,7 +363,7 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
         } else {
             Outside::NotChecked
         };
-        review = Some(change::review(&read.snapshot, req, &changed, &effects, &outside));
+        review = Some(change::review(&read.snapshot, &req, &changed, &effects, &outside));
         compared.push(Compared {
             file: file_name(
                 &prepared.ar.api_version,

@@ -45,10 +45,10 @@ impl Out {
 
 /// The snapshot a change is judged against: the target namespace (plus the root namespace's
 /// policies), or the whole cluster for a mesh-wide change. Returns it with the namespace the
-/// target lives in.
+/// target lives in. A namespace-wide target in the root namespace becomes [`Target::Mesh`].
 pub async fn read_for(
     cluster: &Cluster,
-    req: &Request,
+    req: &mut Request,
     opts: &ReadOptions,
 ) -> Result<(ClusterRead, String), Error> {
     let wanted_ns = match &req.target {
@@ -73,6 +73,7 @@ pub async fn read_for(
             // The namespace-wide policy of the root namespace is the mesh-wide one: its
             // effect is cluster-wide.
             let read = read_all(cluster, opts).await?;
+            req.target = Target::Mesh;
             Ok((read, ns))
         }
         (_, Some(ns)) => Ok((read, ns)),
@@ -135,7 +136,7 @@ fn without_managed_fields(v: &Value) -> Value {
 
 /// Runs `kubectl mtls enable` and returns the exit code.
 pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
-    let req = change::request_from_args(&args.mode, &args.target, global)?;
+    let mut req = change::request_from_args(&args.mode, &args.target, global)?;
     if args.field_manager.trim().is_empty() {
         return Err(Error::Usage("--field-manager must not be empty".into()));
     }
@@ -157,7 +158,7 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
         revision: args.target.revision.clone(),
         pod_selector: None,
     };
-    let (read, namespace) = read_for(&cluster, &req, &opts).await?;
+    let (read, namespace) = read_for(&cluster, &mut req, &opts).await?;
     print_read_notes(&read);
     let prepared = change::prepare(&cluster, &read, &req, &namespace, manager).await?;
     for n in &prepared.chosen.notes {
