@@ -225,6 +225,18 @@ fn a_conflict_names_the_other_manager_and_force_conflicts_takes_over() {
         dry.stderr
     );
 
+    // The server dry run meets the API server's conflict, and writes nothing either.
+    lab.server.clear_requests();
+    let server = lab.plugin(&["enable", "istioinaction", "--strict", "--dry-run=server"]);
+    assert_eq!(server.code, 1, "{}", server.stderr);
+    assert!(
+        server.stderr.contains("managed by \"argocd-controller\""),
+        "{}",
+        server.stderr
+    );
+    assert!(writes(&lab).iter().all(|r| r.dry_run), "{:?}", writes(&lab));
+    assert_eq!(writes(&lab).len(), 1);
+
     lab.server.clear_requests();
     let run = lab.plugin(&["enable", "istioinaction", "--strict"]);
     assert_eq!(run.code, 1, "{}", run.stderr);

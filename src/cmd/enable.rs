@@ -171,9 +171,27 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
         &prepared.chosen.name,
     );
 
-    // What the apply will give: the client-side merge (the server's answer comes later for a
-    // server dry run).
-    let preview = change::merge(prepared.live.as_ref(), &prepared.body);
+    // What the apply will give: the API server's answer for a server dry run (its defaults and
+    // validation included; a conflict or a rejection stops here), else the client-side merge.
+    let server_answer = match dry {
+        DryRun::Server => match change::apply(
+            &cluster,
+            &prepared.ar,
+            &prepared.body,
+            manager,
+            args.force_conflicts,
+            true,
+        )
+        .await?
+        {
+            ApplyResult::Ok(v) => Some(v),
+            ApplyResult::Conflict(status) => return Err(change::conflict_error(&status, &object)),
+        },
+        _ => None,
+    };
+    let preview = server_answer
+        .clone()
+        .unwrap_or_else(|| change::merge(prepared.live.as_ref(), &prepared.body));
     let changed = change::policy_of(&preview, Created::now())?;
     let effects = what_if(&read.snapshot, &[PolicyChange::Upsert(changed.clone())]);
     let outcome = Outcome::of(prepared.live.as_ref(), &preview);
@@ -239,28 +257,28 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
             }
             preview
         }
+        DryRun::Server => {
+            if args.output.is_none() {
+                out.section(&format!(
+                    "# the API server's answer{suffix}\n{}",
+                    render::to_yaml(&change::clean(&preview))?
+                ));
+            }
+            preview
+        }
         DryRun::None if outcome == Outcome::Unchanged => prepared.live.clone().unwrap_or(preview),
-        DryRun::None | DryRun::Server => {
-            let server_dry = dry == DryRun::Server;
+        DryRun::None => {
             match change::apply(
                 &cluster,
                 &prepared.ar,
                 &prepared.body,
                 manager,
                 args.force_conflicts,
-                server_dry,
+                false,
             )
             .await?
             {
-                ApplyResult::Ok(v) => {
-                    if server_dry && args.output.is_none() {
-                        out.section(&format!(
-                            "# the API server's answer{suffix}\n{}",
-                            render::to_yaml(&change::clean(&v))?
-                        ));
-                    }
-                    v
-                }
+                ApplyResult::Ok(v) => v,
                 ApplyResult::Conflict(status) => return Err(change::conflict_error(&status, &object)),
             }
         }
