@@ -703,3 +703,35 @@ fn a_mesh_wide_change_without_cluster_wide_reads_says_why() {
     );
     assert!(lab.requests().iter().all(|r| !r.is_persisted_write()));
 }
+
+#[test]
+fn unset_inherits_and_the_namespace_can_come_from_dash_n() {
+    let lab = Lab::start(Scenario::lab());
+    let run = lab.plugin(&["enable", "-n", "istioinaction", "--strict"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(policy(&lab, "istioinaction", "default").is_some());
+    let unset = lab.plugin(&["enable", "istioinaction", "--unset"]);
+    assert_eq!(unset.code, 0, "{}", unset.stderr);
+    assert!(
+        unset.stdout.contains("-    mode: STRICT\n+    mode: UNSET\n"),
+        "{}",
+        unset.stdout
+    );
+    let web = unset
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("istioinaction/web-api "))
+        .unwrap_or_else(|| panic!("{}", unset.stdout));
+    assert!(web.contains("STRICT") && web.contains("PERMISSIVE"), "{web}");
+    assert_eq!(
+        unset.stdout.lines().last(),
+        Some("peerauthentication.security.istio.io/default configured")
+    );
+    assert_eq!(
+        policy(&lab, "istioinaction", "default").unwrap()["spec"]["mtls"]["mode"],
+        "UNSET"
+    );
+    let clash = lab.plugin(&["enable", "istioinaction", "-n", "default", "--strict"]);
+    assert_eq!(clash.code, 2, "{}", clash.stderr);
+    assert!(clash.stderr.contains("disagree"), "{}", clash.stderr);
+}
