@@ -3,7 +3,7 @@
 //! (owning only the fields the plugin sets), merging and cleaning objects for diffs, reading
 //! field-manager conflicts, and the safety review of a change.
 //!
-//! Everything here except [`prepare`], [`server_dry_run`], [`apply`] and
+//! Everything here except [`prepare`], [`get_live`], [`apply`] and
 //! [`unmeshed_pods_cluster_wide`] is pure and unit-tested.
 
 use std::collections::{BTreeMap, BTreeSet};
