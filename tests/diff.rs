@@ -402,3 +402,40 @@ fn without_the_right_to_patch_diff_falls_back_to_a_client_side_merge() {
     assert!(run.stdout.contains("+    mode: STRICT\n"), "{}", run.stdout);
     assert!(lab.requests().iter().all(|r| !r.is_persisted_write()));
 }
+
+#[test]
+fn a_manifest_istio_would_ignore_is_shown_as_changing_nothing() {
+    let lab = Lab::start(Scenario::lab());
+    lab.put_yaml(
+        r#"
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: legacy, namespace: istioinaction, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec: {mtls: {mode: PERMISSIVE}}
+"#,
+    );
+    let doc = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istioinaction}\nspec: {mtls: {mode: STRICT}}\n";
+    let run = plugin_with(&lab, &["diff", "-f", "-"], &[], Some(doc));
+    assert_eq!(run.code, 1, "the object itself is new: {}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("No workload changes its effective mTLS mode.\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("warning IgnoredNamespacePolicy"),
+        "{}",
+        run.stdout
+    );
+    // `enable` in flag mode changes the honoured policy instead.
+    let flags = lab.plugin(&["diff", "istioinaction", "--strict"]);
+    assert_eq!(flags.code, 1, "{}", flags.stderr);
+    assert!(
+        flags
+            .stdout
+            .starts_with("--- live/security.istio.io.v1.PeerAuthentication.istioinaction.legacy\n"),
+        "{}",
+        flags.stdout
+    );
+}
