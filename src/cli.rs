@@ -418,7 +418,7 @@ pub enum ProbeOutput {
 /// Arguments of `probe`.
 #[derive(Debug, Clone, Args)]
 pub struct ProbeArgs {
-    /// SERVICE[.NAMESPACE][:PORT][/PATH] or an http:// URL
+    /// `SERVICE[.NAMESPACE][:PORT][/PATH]` or an `http://` URL
     #[arg(value_name = "TARGET", required_unless_present = "certs")]
     pub target: Option<String>,
 
