@@ -27,10 +27,43 @@ pub(crate) struct WatchEvent {
     pub rv: u64,
 }
 
+/// A stored object: its JSON text (compact: a parsed `Value` costs ten times
+/// more memory) plus the projection selectors read.
+pub(crate) struct Entry {
+    json: Box<[u8]>,
+    /// apiVersion, metadata.{name,namespace,labels,resourceVersion} and the
+    /// fields field selectors support.
+    pub index: Value,
+}
+
+impl Entry {
+    fn new(v: &Value) -> Entry {
+        Entry {
+            json: serde_json::to_vec(v).unwrap_or_default().into_boxed_slice(),
+            index: crate::selector::index_of(v),
+        }
+    }
+    /// The object.
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+    /// The stored JSON text.
+    pub fn json(&self) -> &[u8] {
+        &self.json
+    }
+}
+
+fn lookup(data: &Data, t: &ResourceType, key: &ObjKey) -> Option<Arc<Value>> {
+    data.objects
+        .get(&t.key())
+        .and_then(|m| m.get(key))
+        .map(|e| Arc::new(e.value()))
+}
+
 #[derive(Default)]
 pub(crate) struct Data {
     pub rv: u64,
-    pub objects: HashMap<ResKey, BTreeMap<ObjKey, Arc<Value>>>,
+    pub objects: HashMap<ResKey, BTreeMap<ObjKey, Arc<Entry>>>,
     history: VecDeque<Arc<WatchEvent>>,
     ip_counter: u32,
 }
@@ -166,7 +199,14 @@ impl Cluster {
             return Vec::new();
         };
         let (items, _, _) = self.list_page(&t, namespace.filter(|_| t.namespaced), None, None, |_| true);
-        items.iter().map(|o| present(o, &t, &version)).collect()
+        items
+            .iter()
+            .map(|e| {
+                let mut v = e.value();
+                v["apiVersion"] = json!(t.api_version(&version));
+                v
+            })
+            .collect()
     }
 
     /// Number of objects of a kind (cheap: no copies).
@@ -179,7 +219,15 @@ impl Cluster {
 
     /// Creates or replaces an object (a manifest with apiVersion, kind and
     /// metadata.name; namespaced kinds default to namespace `default`).
-    pub fn put(&self, mut obj: Value) -> Result<Value, SimError> {
+    pub fn put(&self, obj: Value) -> Result<Value, SimError> {
+        let (written, t, version) = self.put_inner(obj)?;
+        Ok(present(&written, &t, &version))
+    }
+
+    pub(crate) fn put_inner(
+        &self,
+        mut obj: Value,
+    ) -> Result<(Arc<Value>, Arc<ResourceType>, String), SimError> {
         let api_version = util::str_at(&obj, "/apiVersion").to_string();
         let kind = util::str_at(&obj, "/kind").to_string();
         if api_version.is_empty() || kind.is_empty() {
@@ -210,7 +258,7 @@ impl Cluster {
         } else {
             self.create(&t, &version, nsopt, obj, &opts)?
         };
-        Ok(present(&written.object, &t, &version))
+        Ok((written.object, t, version))
     }
 
     /// Deletes an object; returns it if it existed.
@@ -228,11 +276,7 @@ impl Cluster {
     }
 
     pub(crate) fn get_obj(&self, t: &ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
-        self.read()
-            .objects
-            .get(&t.key())?
-            .get(&(ns.to_string(), name.to_string()))
-            .cloned()
+        lookup(&self.read(), t, &(ns.to_string(), name.to_string()))
     }
 
     /// A page of objects in key order after `start_after`, filtered. Returns
@@ -244,7 +288,7 @@ impl Cluster {
         start_after: Option<&ObjKey>,
         limit: Option<usize>,
         filter: impl Fn(&Value) -> bool,
-    ) -> (Vec<Arc<Value>>, Option<ObjKey>, u64) {
+    ) -> (Vec<Arc<Entry>>, Option<ObjKey>, u64) {
         let data = self.read();
         let rv = data.rv;
         let Some(map) = data.objects.get(&t.key()) else {
@@ -263,7 +307,7 @@ impl Cluster {
             {
                 break;
             }
-            if !filter(v) {
+            if !filter(&v.index) {
                 continue;
             }
             if let Some(l) = limit
@@ -480,7 +524,7 @@ impl Cluster {
         }
         let mut data = self.write_lock();
         let key = (ns.to_string(), name.to_string());
-        let Some(current) = data.objects.get(&t.key()).and_then(|m| m.get(&key)).cloned() else {
+        let Some(current) = lookup(&data, t, &key) else {
             return Err(ApiError::not_found(t, name));
         };
         let given_rv = util::str_at(&obj, "/metadata/resourceVersion");
@@ -583,7 +627,7 @@ impl Cluster {
             .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
         let mut data = self.write_lock();
         let key = (ns.to_string(), name.to_string());
-        let Some(current) = data.objects.get(&t.key()).and_then(|m| m.get(&key)).cloned() else {
+        let Some(current) = lookup(&data, t, &key) else {
             return Err(ApiError::not_found(t, name));
         };
         let mut obj = present(&current, t, version);
@@ -703,10 +747,10 @@ impl Cluster {
         }
         let mut data = self.write_lock();
         let key = (ns_str.to_string(), name.to_string());
-        let Some(latest) = data.objects.get(&t.key()).and_then(|m| m.get(&key)).cloned() else {
+        let Some(latest) = lookup(&data, t, &key) else {
             return Err(ApiError::not_found(t, name));
         };
-        if !Arc::ptr_eq(&latest, &current) {
+        if latest.pointer("/metadata/resourceVersion") != current.pointer("/metadata/resourceVersion") {
             return Err(ApiError::conflict(t, name));
         }
         let mut o = opts.clone();
@@ -731,7 +775,7 @@ impl Cluster {
     ) -> Result<Arc<Value>, ApiError> {
         let mut data = self.write_lock();
         let key = (ns.to_string(), name.to_string());
-        let Some(obj) = data.objects.get(&t.key()).and_then(|m| m.get(&key)).cloned() else {
+        let Some(obj) = lookup(&data, t, &key) else {
             return Err(ApiError::not_found(t, name));
         };
         if dry_run {
@@ -749,7 +793,7 @@ impl Cluster {
                     .collect();
                 for k in doomed {
                     if let Some(o) = data.objects.get_mut(&rk).and_then(|m| m.remove(&k)) {
-                        self.bump_and_emit(&mut data, rk.clone(), o, "DELETED");
+                        self.bump_and_emit(&mut data, rk.clone(), Arc::new(o.value()), "DELETED");
                     }
                 }
             }
@@ -794,8 +838,11 @@ impl Cluster {
                 data.objects
                     .get(&t.key())
                     .and_then(|m| m.get(&key))
-                    .map_or_else(String::new, |o| util::str_at(o, "/metadata/resourceVersion")
-                        .to_string())
+                    .map_or_else(String::new, |o| util::str_at(
+                        &o.index,
+                        "/metadata/resourceVersion"
+                    )
+                    .to_string())
             );
             if kind == "ADDED" {
                 obj["metadata"]
@@ -811,7 +858,7 @@ impl Cluster {
         data.objects
             .entry(t.key())
             .or_default()
-            .insert(key.clone(), obj.clone());
+            .insert(key.clone(), Arc::new(Entry::new(&obj)));
         let ev = Arc::new(WatchEvent {
             key: t.key(),
             kind,
@@ -836,7 +883,7 @@ impl Cluster {
                 "apiextensions.k8s.io".to_string(),
                 "customresourcedefinitions".to_string(),
             ))
-            .map(|m| m.values().cloned().collect())
+            .map(|m| m.values().map(|e| Arc::new(e.value())).collect())
             .unwrap_or_default();
         *self.state.registry.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Registry::build(&crds));
     }
@@ -880,9 +927,9 @@ impl Cluster {
                             util::str_at(obj, "/metadata/namespace").to_string(),
                         ))
                     })
-                    .cloned();
+                    .map(|e| e.value());
                 if self.state.istio_installed {
-                    inject::maybe_inject(obj, ns_obj.as_deref());
+                    inject::maybe_inject(obj, ns_obj.as_ref());
                 }
                 if obj.pointer("/spec/nodeName").is_none() {
                     obj["spec"]["nodeName"] = json!("kube-sim-worker");

@@ -103,9 +103,9 @@ impl std::fmt::Debug for SimServer {
     }
 }
 
-fn build_app(scenario: &Scenario) -> Result<Arc<server::App>, SimError> {
+fn build_app(mut scenario: Scenario) -> Result<Arc<server::App>, SimError> {
     let cluster = Cluster::new(scenario.istio != IstioApi::None);
-    scenario::populate(&cluster, scenario)?;
+    scenario::populate(&cluster, &mut scenario)?;
     Ok(Arc::new(server::App {
         cluster,
         users: scenario.users.clone(),
@@ -126,7 +126,7 @@ impl SimServer {
 
     /// Starts on a given address, on the current tokio runtime.
     pub async fn start_on(scenario: Scenario, addr: SocketAddr) -> Result<SimServer, SimError> {
-        let app = build_app(&scenario)?;
+        let app = build_app(scenario)?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| SimError::new(format!("cannot listen on {addr}: {e}")))?;

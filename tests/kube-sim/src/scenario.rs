@@ -423,7 +423,7 @@ fn pod(ns: &str, app: &str, hash: &str, suffix: &str, created_at: &str) -> Value
 }
 
 /// Loads a scenario's objects into a fresh cluster: namespaces and CRDs first.
-pub(crate) fn populate(cluster: &Cluster, scenario: &Scenario) -> Result<(), SimError> {
+pub(crate) fn populate(cluster: &Cluster, scenario: &mut Scenario) -> Result<(), SimError> {
     if scenario.istio != IstioApi::None {
         let crds: Vec<Value> = serde_saphyr::from_multiple(ISTIO_CRDS)
             .map_err(|e| SimError::new(format!("crds/istio.yaml: {e}")))?;
@@ -431,7 +431,7 @@ pub(crate) fn populate(cluster: &Cluster, scenario: &Scenario) -> Result<(), Sim
             if scenario.istio == IstioApi::V1beta1Only {
                 restrict_to_v1beta1(&mut crd);
             }
-            cluster.put(crd)?;
+            cluster.put_inner(crd)?;
         }
     }
     let rank = |d: &Value| match util::str_at(d, "/kind") {
@@ -439,24 +439,24 @@ pub(crate) fn populate(cluster: &Cluster, scenario: &Scenario) -> Result<(), Sim
         "CustomResourceDefinition" => 1,
         _ => 2,
     };
-    let mut order: Vec<&Value> = scenario.docs.iter().collect();
-    order.sort_by_key(|d| rank(d));
-    for doc in order {
-        let mut d = doc.clone();
+    let mut docs = std::mem::take(&mut scenario.docs);
+    // Stable: namespaces, then CRDs, then everything else in file order.
+    docs.sort_by_key(|d| rank(d));
+    for mut d in docs {
         if scenario.istio == IstioApi::V1beta1Only {
             downgrade_istio_version(&mut d);
         }
         if scenario.istio == IstioApi::None && util::str_at(&d, "/apiVersion").contains(".istio.io/") {
             continue;
         }
-        cluster.put(d).map_err(|e| SimError {
+        let what = format!(
+            "{} {}",
+            util::str_at(&d, "/kind"),
+            util::str_at(&d, "/metadata/name")
+        );
+        cluster.put_inner(d).map_err(|e| SimError {
             code: e.code,
-            message: format!(
-                "loading {} {}: {}",
-                util::str_at(doc, "/kind"),
-                util::str_at(doc, "/metadata/name"),
-                e.message
-            ),
+            message: format!("loading {what}: {}", e.message),
         })?;
     }
     Ok(())

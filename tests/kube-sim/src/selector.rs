@@ -134,6 +134,34 @@ const FIELDS: &[(&str, &str)] = &[
     ("reason", "/reason"),
 ];
 
+/// The small projection of an object that selectors read (kept next to the
+/// stored JSON so lists can filter without parsing every object).
+pub(crate) fn index_of(v: &Value) -> Value {
+    let mut out = serde_json::json!({"apiVersion": v.get("apiVersion").cloned().unwrap_or(Value::Null), "metadata": {}});
+    for key in ["name", "namespace", "labels", "resourceVersion"] {
+        if let Some(x) = v.pointer(&format!("/metadata/{key}")) {
+            out["metadata"][key] = x.clone();
+        }
+    }
+    for (_, ptr) in FIELDS {
+        if ptr.starts_with("/metadata/") {
+            continue;
+        }
+        if let Some(x) = v.pointer(ptr).filter(|x| x.is_string()) {
+            let parts: Vec<&str> = ptr.trim_start_matches('/').split('/').collect();
+            let mut cur = &mut out;
+            for p in &parts[..parts.len() - 1] {
+                if !cur.get(*p).is_some_and(Value::is_object) {
+                    cur[*p] = serde_json::json!({});
+                }
+                cur = &mut cur[*p];
+            }
+            cur[parts[parts.len() - 1]] = x.clone();
+        }
+    }
+    out
+}
+
 impl FieldSelector {
     pub fn parse(s: &str, kind: &str) -> Result<FieldSelector, ApiError> {
         let mut out = Vec::new();

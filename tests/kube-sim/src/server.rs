@@ -854,8 +854,8 @@ async fn resource_request(
             let (items, _, _) = cluster.list_page(t, ns, None, None, |o| sel.matches(o));
             let mut deleted = Vec::new();
             for item in items {
-                let n = util::str_at(&item, "/metadata/name").to_string();
-                let ins = util::str_at(&item, "/metadata/namespace").to_string();
+                let n = util::str_at(&item.index, "/metadata/name").to_string();
+                let ins = util::str_at(&item.index, "/metadata/namespace").to_string();
                 if let Ok(o) = cluster.delete_obj(t, &ins, &n, rec.dry_run) {
                     deleted.push(present(&o, t, version));
                 }
@@ -931,8 +931,9 @@ fn list(
         let include = query.get("includeObject").unwrap_or("Metadata");
         let rows: Vec<Value> = items
             .iter()
-            .map(|o| {
-                let obj = present(o, t, version);
+            .map(|e| {
+                let mut obj = e.value();
+                obj["apiVersion"] = json!(api_version);
                 json!({"cells": table::cells(t, &obj), "object": table::row_object(&obj, include)})
             })
             .collect();
@@ -949,7 +950,7 @@ fn list(
     } else {
         (t.list_kind.clone(), api_version.clone())
     };
-    // Serialize straight from the shared objects, without copying the list.
+    // Copy the stored JSON text straight into the response.
     let mut out = Vec::with_capacity(items.len() * 2048 + 256);
     out.extend_from_slice(format!("{{\"kind\":{kind:?},\"apiVersion\":{av:?},\"metadata\":").as_bytes());
     serde_json::to_writer(&mut out, &meta).map_err(|e| ApiError::new(500, "InternalError", e.to_string()))?;
@@ -959,14 +960,17 @@ fn list(
             out.push(b',');
         }
         let res = if metadata_only {
-            let mut m = table::metadata_only(o);
+            let mut m = table::metadata_only(&o.value());
             m["apiVersion"] = json!(api_version);
             m["kind"] = json!(t.kind);
             serde_json::to_writer(&mut out, &m)
-        } else if util::str_at(o, "/apiVersion") == api_version {
-            serde_json::to_writer(&mut out, &**o)
+        } else if util::str_at(&o.index, "/apiVersion") == api_version {
+            out.extend_from_slice(o.json());
+            Ok(())
         } else {
-            serde_json::to_writer(&mut out, &present(o, t, version))
+            let mut v = o.value();
+            v["apiVersion"] = json!(api_version);
+            serde_json::to_writer(&mut out, &v)
         };
         res.map_err(|e| ApiError::new(500, "InternalError", e.to_string()))?;
     }
@@ -1005,7 +1009,7 @@ fn watch(
         let (items, _, rv) = app
             .cluster
             .list_page(t, target.namespace.as_deref(), None, None, &matches);
-        initial.extend(items.into_iter().map(|o| ("ADDED", o)));
+        initial.extend(items.into_iter().map(|o| ("ADDED", Arc::new(o.value()))));
         last_rv = rv;
     } else {
         let since: u64 = rv_param

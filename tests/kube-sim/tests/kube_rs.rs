@@ -432,3 +432,49 @@ async fn exec_returns_stdout_and_exit_status() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn watch_metadata_and_exec_into_a_pending_pod() {
+    use futures_util::StreamExt;
+    use kube::api::WatchParams;
+    use kube::core::WatchEvent;
+    let server = SimServer::start(Scenario::lab()).await.unwrap();
+    let client = client(&server, "admin").await;
+    let api = pa_api(&client, "istioinaction", "v1");
+    let list = api.list(&ListParams::default()).await.unwrap();
+    let rv = list.metadata.resource_version.unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(5), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    api.create(&PostParams::default(), &pa("default", "STRICT"))
+        .await
+        .unwrap();
+    match stream.next().await.unwrap().unwrap() {
+        WatchEvent::Added(o) => assert_eq!(o.metadata.name.as_deref(), Some("default")),
+        other => panic!("unexpected {other:?}"),
+    }
+    api.delete("default", &DeleteParams::default()).await.unwrap();
+    match stream.next().await.unwrap().unwrap() {
+        WatchEvent::Deleted(o) => assert_eq!(o.data["spec"]["mtls"]["mode"], "STRICT"),
+        other => panic!("unexpected {other:?}"),
+    }
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "istioinaction");
+    let meta = pods.get_metadata("web-api-7c8d9f6b4d-x2k8p").await.unwrap();
+    assert_eq!(meta.metadata.labels.unwrap()["app"], "web-api");
+
+    server
+        .cluster()
+        .put(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "pending", "namespace": "istioinaction"},
+            "spec": {"containers": [{"name": "app", "image": "x"}]}, "status": {"phase": "Pending"}}))
+        .unwrap();
+    let Err(err) = pods
+        .exec("pending", ["true"], &AttachParams::default().container("app"))
+        .await
+    else {
+        panic!("exec into a pending pod succeeded")
+    };
+    assert!(err.to_string().contains("container not found (\"app\")"), "{err}");
+}

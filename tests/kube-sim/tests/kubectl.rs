@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Kubectl, have_kubectl};
-use kube_sim::{ExecResponse, ExecRule, Rule, Scenario, SimServer, User};
+use kube_sim::{ExecResponse, ExecRule, IstioApi, Rule, Scenario, SimServer, User};
 use serde_json::json;
 
 const PA_STRICT: &str = "apiVersion: security.istio.io/v1
@@ -660,4 +660,50 @@ fn get_watch_streams_table_rows() {
     assert_eq!(rows[0], ["EVENT", "NAME", "MODE", "AGE"], "{stdout}");
     assert_eq!(rows[1][..3], ["ADDED", "default", "STRICT"], "{stdout}");
     assert_eq!(rows[2][..3], ["DELETED", "default", "STRICT"], "{stdout}");
+}
+
+#[test]
+fn istio_api_modes_shape_discovery() {
+    if !have_kubectl("istio_api_modes_shape_discovery") {
+        return;
+    }
+    let versions = |mode: IstioApi| -> (Vec<String>, String) {
+        let server = SimServer::start_background(Scenario::lab().istio(mode)).expect("start");
+        let k = Kubectl::new(&server, "admin");
+        let r = k.run(&["api-versions"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        let pods = k
+            .run(&["get", "pods", "-n", "istioinaction", "--no-headers"])
+            .stdout;
+        (
+            r.stdout
+                .lines()
+                .filter(|l| l.contains("istio.io"))
+                .map(str::to_string)
+                .collect(),
+            pods,
+        )
+    };
+    let (v1, pods) = versions(IstioApi::V1);
+    for gv in [
+        "security.istio.io/v1",
+        "security.istio.io/v1beta1",
+        "networking.istio.io/v1alpha3",
+        "telemetry.istio.io/v1alpha1",
+    ] {
+        assert!(v1.contains(&gv.to_string()), "{gv} in {v1:?}");
+    }
+    assert!(
+        pods.lines().all(|l| l.contains("2/2")),
+        "sidecars injected: {pods}"
+    );
+    let (old, _) = versions(IstioApi::V1beta1Only);
+    assert!(old.contains(&"security.istio.io/v1beta1".to_string()));
+    assert!(!old.iter().any(|gv| gv.ends_with("/v1")), "{old:?}");
+    let (none, pods) = versions(IstioApi::None);
+    assert!(none.is_empty(), "{none:?}");
+    assert!(
+        pods.lines().all(|l| l.contains("1/1")),
+        "no injection without Istio: {pods}"
+    );
 }
