@@ -1005,7 +1005,8 @@ fn watch(
     };
     let mut initial: Vec<(&'static str, Arc<Value>)> = Vec::new();
     let mut last_rv;
-    if rv_param.is_empty() || rv_param == "0" {
+    let send_initial = query.flag("sendInitialEvents");
+    if rv_param.is_empty() || rv_param == "0" || send_initial {
         let (items, _, rv) = app
             .cluster
             .list_page(t, target.namespace.as_deref(), None, None, &matches);
@@ -1033,6 +1034,8 @@ fn watch(
         }
     }
     let (tx, out_rx) = tokio::sync::mpsc::channel::<Bytes>(256);
+    let bookmark_kind = t.kind.clone();
+    let bookmark_av = t.api_version(&target.version);
     let as_table = accept.contains("as=Table");
     let include = query.get("includeObject").unwrap_or("Metadata").to_string();
     let mut first = true;
@@ -1059,6 +1062,17 @@ fn watch(
     tokio::spawn(async move {
         for (k, o) in &initial {
             if tx.send(encode(k, o)).await.is_err() {
+                return;
+            }
+        }
+        if send_initial {
+            // Watch-list: a bookmark marks the end of the initial state.
+            let mut line = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": {
+                "kind": bookmark_kind, "apiVersion": bookmark_av,
+                "metadata": {"resourceVersion": last_rv.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}}}}))
+            .unwrap_or_default();
+            line.push(b'\n');
+            if tx.send(Bytes::from(line)).await.is_err() {
                 return;
             }
         }

@@ -461,7 +461,26 @@ async fn watch_metadata_and_exec_into_a_pending_pod() {
         other => panic!("unexpected {other:?}"),
     }
 
+    // Watch-list (streaming lists): initial state, then the end bookmark.
     let pods: Api<Pod> = Api::namespaced(client.clone(), "istioinaction");
+    let mut stream = pods
+        .watch(&WatchParams::streaming_lists().timeout(5), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let mut added = 0;
+    loop {
+        match stream.next().await.unwrap().unwrap() {
+            WatchEvent::Added(_) => added += 1,
+            WatchEvent::Bookmark(b) => {
+                assert_eq!(b.metadata.annotations["k8s.io/initial-events-end"], "true");
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(added, 4);
+
     let meta = pods.get_metadata("web-api-7c8d9f6b4d-x2k8p").await.unwrap();
     assert_eq!(meta.metadata.labels.unwrap()["app"], "web-api");
 
