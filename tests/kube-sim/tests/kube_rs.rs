@@ -497,3 +497,58 @@ async fn watch_metadata_and_exec_into_a_pending_pod() {
     };
     assert!(err.to_string().contains("container not found (\"app\")"), "{err}");
 }
+
+#[tokio::test]
+async fn destination_rules_are_validated_too() {
+    let server = SimServer::start(Scenario::lab()).await.unwrap();
+    let client = client(&server, "admin").await;
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("networking.istio.io", "v1", "DestinationRule"),
+        "destinationrules",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(client, "istioinaction", &ar);
+    let dr = |spec: serde_json::Value| -> DynamicObject {
+        serde_json::from_value(
+            json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+            "metadata": {"name": "web-api"}, "spec": spec}),
+        )
+        .unwrap()
+    };
+    let message = |r: Result<DynamicObject, kube::Error>| match r {
+        Err(kube::Error::Api(s)) => s.message,
+        other => panic!("expected an API error, got {other:?}"),
+    };
+    assert_eq!(
+        message(
+            api.create(
+                &PostParams::default(),
+                &dr(json!({"host": "web-api", "trafficPolicy": {"tls": {"mode": "FOO"}}}))
+            )
+            .await
+        ),
+        "DestinationRule.networking.istio.io \"web-api\" is invalid: spec.trafficPolicy.tls.mode: Unsupported value: \"FOO\": supported values: \"DISABLE\", \"SIMPLE\", \"MUTUAL\", \"ISTIO_MUTUAL\""
+    );
+    assert_eq!(
+        message(
+            api.create(&PostParams::default(), &dr(json!({"trafficPolicy": {}})))
+                .await
+        ),
+        "DestinationRule.networking.istio.io \"web-api\" is invalid: spec.host: Required value"
+    );
+    let timeout = dr(
+        json!({"host": "web-api", "trafficPolicy": {"connectionPool": {"tcp": {"connectTimeout": "0s"}}}}),
+    );
+    assert!(
+        message(api.create(&PostParams::default(), &timeout).await)
+            .ends_with("must be a valid duration greater than 1ms"),
+    );
+    let ok = dr(
+        json!({"host": "web-api", "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"},
+        "portLevelSettings": [{"port": {"number": 8080}, "tls": {"mode": "DISABLE"}}]}}),
+    );
+    let created = api.create(&PostParams::default(), &ok).await.unwrap();
+    assert_eq!(
+        created.data["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]["mode"],
+        "DISABLE"
+    );
+}
