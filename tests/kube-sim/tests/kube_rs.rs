@@ -552,3 +552,29 @@ async fn destination_rules_are_validated_too() {
         "DISABLE"
     );
 }
+
+#[tokio::test]
+async fn discovery_reflects_the_istio_mode() {
+    use kube::discovery::{Discovery, Scope, verbs};
+    for (mode, preferred, served) in [
+        (kube_sim::IstioApi::V1, Some("v1"), vec!["v1", "v1beta1"]),
+        (kube_sim::IstioApi::V1beta1Only, Some("v1beta1"), vec!["v1beta1"]),
+        (kube_sim::IstioApi::None, None, vec![]),
+    ] {
+        let server = SimServer::start(Scenario::lab().istio(mode)).await.unwrap();
+        let client = client(&server, "admin").await;
+        let discovery = Discovery::new(client).run().await.unwrap();
+        let group = discovery.get("security.istio.io");
+        assert_eq!(group.map(|g| g.preferred_version_or_latest().to_string()).as_deref(), preferred, "{mode:?}");
+        if let Some(g) = group {
+            assert_eq!(g.versions().collect::<Vec<_>>(), served, "{mode:?}");
+            let (ar, caps) = g.recommended_kind("PeerAuthentication").unwrap();
+            assert_eq!(ar.plural, "peerauthentications");
+            assert_eq!(caps.scope, Scope::Namespaced);
+            assert!(caps.supports_operation(verbs::PATCH));
+        }
+        let core = discovery.get("").unwrap();
+        assert!(core.recommended_kind("Pod").is_some());
+        assert!(discovery.get("apps").unwrap().recommended_kind("Deployment").is_some());
+    }
+}
