@@ -68,7 +68,8 @@ pub(crate) struct Data {
     ip_counter: u32,
 }
 
-const HISTORY: usize = 4096;
+/// Watch events kept for resuming watches (older resourceVersions get 410 Expired).
+const HISTORY: usize = 1024;
 
 pub(crate) struct State {
     pub registry: RwLock<Arc<Registry>>,

@@ -565,7 +565,13 @@ async fn discovery_reflects_the_istio_mode() {
         let client = client(&server, "admin").await;
         let discovery = Discovery::new(client).run().await.unwrap();
         let group = discovery.get("security.istio.io");
-        assert_eq!(group.map(|g| g.preferred_version_or_latest().to_string()).as_deref(), preferred, "{mode:?}");
+        assert_eq!(
+            group
+                .map(|g| g.preferred_version_or_latest().to_string())
+                .as_deref(),
+            preferred,
+            "{mode:?}"
+        );
         if let Some(g) = group {
             assert_eq!(g.versions().collect::<Vec<_>>(), served, "{mode:?}");
             let (ar, caps) = g.recommended_kind("PeerAuthentication").unwrap();
@@ -575,6 +581,12 @@ async fn discovery_reflects_the_istio_mode() {
         }
         let core = discovery.get("").unwrap();
         assert!(core.recommended_kind("Pod").is_some());
-        assert!(discovery.get("apps").unwrap().recommended_kind("Deployment").is_some());
+        assert!(
+            discovery
+                .get("apps")
+                .unwrap()
+                .recommended_kind("Deployment")
+                .is_some()
+        );
     }
 }
