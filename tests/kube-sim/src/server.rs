@@ -1266,8 +1266,9 @@ async fn run_exec(app: Arc<App>, socket: WebSocket, mut req: ExecRequest, want_s
             reason: "".into(),
         })))
         .await;
-    // Drain until the client closes, so it reads everything.
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+    // Drain until the client closes: closing with its input unread would
+    // reset the connection and could lose the frames above.
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(Ok(m)) = stream.next().await {
             if matches!(m, Message::Close(_)) {
                 break;

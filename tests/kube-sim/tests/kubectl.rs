@@ -370,7 +370,7 @@ fn exec_runs_the_scripted_command_and_propagates_the_exit_code() {
         "nslookup",
         "web-api",
     ]);
-    assert_eq!(r.code, 127);
+    assert_eq!(r.code, 127, "{r:?}");
     assert!(r.stderr.starts_with("sh: nslookup: command not found"), "{r:?}");
     let r = k.run(&[
         "exec",
