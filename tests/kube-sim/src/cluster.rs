@@ -379,9 +379,13 @@ impl Cluster {
                     .iter()
                     .map(|u| format!("unknown field \"{}\"", u.trim_start_matches('.')))
                     .collect();
+                let version = crate::resources::split_api_version(util::str_at(obj, "/apiVersion"))
+                    .1
+                    .to_string();
                 return Err(ApiError::bad_request(format!(
-                    "strict decoding error: {}",
-                    list.join(", ")
+                    "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {}",
+                    list.join(", "),
+                    kind = t.kind
                 )));
             }
             warnings.extend(
@@ -722,6 +726,19 @@ impl Cluster {
         if let Some(meta) = applied.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.remove("managedFields");
             meta.remove("resourceVersion");
+        }
+        if t.custom {
+            // Apply builds a typed patch from the schema: unknown fields fail
+            // whatever fieldValidation says.
+            let mut probe = applied.clone();
+            let outcome = schema::validate(t, &mut probe, None, &self.state.cel);
+            if let Some(first) = outcome.unknown.first() {
+                return Err(ApiError::bad_request(format!(
+                    "failed to create typed patch object ({ns_str}/{name}; {}, Kind={}): {first}: field not declared in schema",
+                    t.api_version(version),
+                    t.kind
+                )));
+            }
         }
         let now = util::now_rfc3339();
         let current = self.get_obj(t, ns_str, name);

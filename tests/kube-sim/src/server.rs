@@ -52,6 +52,10 @@ pub struct RequestRecord {
     pub status: u16,
     /// The client's User-Agent.
     pub user_agent: String,
+    /// The Accept header (tells Table, PartialObjectMetadata and plain JSON requests apart).
+    pub accept: String,
+    /// The Content-Type of the body (patch type for PATCH).
+    pub content_type: String,
 }
 
 impl RequestRecord {
@@ -307,6 +311,8 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, req: Request) -> Respons
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string(),
+        accept: accept(&parts.headers),
+        content_type: header_str(&parts.headers, header::CONTENT_TYPE),
         ..Default::default()
     };
     let query = Query(parse_query(&rec.query));
@@ -335,6 +341,14 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, req: Request) -> Respons
     rec.status = response.status().as_u16();
     app.log.lock().unwrap_or_else(|e| e.into_inner()).push(rec);
     response
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
 }
 
 fn accept(headers: &HeaderMap) -> String {

@@ -707,3 +707,51 @@ fn istio_api_modes_shape_discovery() {
         "no injection without Istio: {pods}"
     );
 }
+
+#[test]
+fn unknown_fields_follow_field_validation() {
+    if !have_kubectl("unknown_fields_follow_field_validation") {
+        return;
+    }
+    let server = lab();
+    let k = Kubectl::new(&server, "admin");
+    let file = k.file("unknown.yaml", &PA_STRICT.replace("spec:\n", "spec:\n  foo: 1\n"));
+    let r = k.run(&["apply", "--server-side", "-f", &file]);
+    assert_eq!(
+        r.stderr.trim(),
+        "Error from server (BadRequest): failed to create typed patch object (istioinaction/default; security.istio.io/v1, Kind=PeerAuthentication): .spec.foo: field not declared in schema"
+    );
+    let r = k.run(&["apply", "-f", &file]);
+    assert!(
+        r.stderr.contains("PeerAuthentication in version \"v1\" cannot be handled as a PeerAuthentication: strict decoding error: unknown field \"spec.foo\""),
+        "{r:?}"
+    );
+    let r = k.run(&["apply", "--validate=false", "-f", &file]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stderr.trim(), "Warning: unknown field \"spec.foo\"");
+    let stored = server
+        .cluster()
+        .get(
+            "security.istio.io/v1",
+            "PeerAuthentication",
+            "istioinaction",
+            "default",
+        )
+        .unwrap();
+    assert_eq!(
+        stored["spec"],
+        json!({"mtls": {"mode": "STRICT"}}),
+        "unknown fields are pruned"
+    );
+    let creates: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.verb == "create")
+        .collect();
+    assert!(
+        creates
+            .iter()
+            .all(|c| c.content_type.starts_with("application/json")),
+        "{creates:#?}"
+    );
+}
