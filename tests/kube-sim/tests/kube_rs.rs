@@ -303,6 +303,11 @@ async fn list_metadata_pages_through_pods() {
             .filter(|r| r.resource == "pods")
             .all(|r| r.query_param("limit").as_deref() == Some("250"))
     );
+    assert!(
+        reqs.iter()
+            .filter(|r| r.resource == "pods")
+            .all(|r| r.accept.contains("as=PartialObjectMetadataList"))
+    );
 }
 
 #[tokio::test]
