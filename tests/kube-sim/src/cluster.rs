@@ -77,6 +77,8 @@ pub(crate) struct State {
     pub events: broadcast::Sender<Arc<WatchEvent>>,
     cel: Mutex<kube_cel::Validator>,
     pub istio_installed: bool,
+    /// Set while a scenario is being loaded.
+    pub loading: std::sync::atomic::AtomicBool,
 }
 
 /// Options of one write.
@@ -158,6 +160,7 @@ impl Cluster {
                 events: tx,
                 cel: Mutex::new(kube_cel::Validator::new()),
                 istio_installed,
+                loading: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -877,17 +880,20 @@ impl Cluster {
             .entry(t.key())
             .or_default()
             .insert(key.clone(), Arc::new(Entry::new(&obj)));
-        let ev = Arc::new(WatchEvent {
-            key: t.key(),
-            kind,
-            object: obj.clone(),
-            rv,
-        });
-        data.history.push_back(ev.clone());
-        if data.history.len() > HISTORY {
-            data.history.pop_front();
+        // Nobody can watch while a scenario loads: skip the event history.
+        if !self.state.loading.load(std::sync::atomic::Ordering::Relaxed) {
+            let ev = Arc::new(WatchEvent {
+                key: t.key(),
+                kind,
+                object: obj.clone(),
+                rv,
+            });
+            data.history.push_back(ev.clone());
+            if data.history.len() > HISTORY {
+                data.history.pop_front();
+            }
+            let _ = self.state.events.send(ev);
         }
-        let _ = self.state.events.send(ev);
         if t.plural == "customresourcedefinitions" {
             self.rebuild_registry(data);
         }

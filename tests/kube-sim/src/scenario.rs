@@ -424,6 +424,19 @@ fn pod(ns: &str, app: &str, hash: &str, suffix: &str, created_at: &str) -> Value
 
 /// Loads a scenario's objects into a fresh cluster: namespaces and CRDs first.
 pub(crate) fn populate(cluster: &Cluster, scenario: &mut Scenario) -> Result<(), SimError> {
+    cluster
+        .state
+        .loading
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let result = populate_inner(cluster, scenario);
+    cluster
+        .state
+        .loading
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    result
+}
+
+fn populate_inner(cluster: &Cluster, scenario: &mut Scenario) -> Result<(), SimError> {
     if scenario.istio != IstioApi::None {
         let crds: Vec<Value> = serde_saphyr::from_multiple(ISTIO_CRDS)
             .map_err(|e| SimError::new(format!("crds/istio.yaml: {e}")))?;
