@@ -498,7 +498,7 @@ impl Cluster {
             obj["metadata"]["generation"] = json!(1);
         }
         if let Some(m) = &opts.field_manager {
-            fields::record_update(None, &mut obj, m, &t.api_version(version), &now);
+            fields::record_update(None, &mut obj, m, &t.api_version(version), &now, !t.custom);
         }
         set_storage_version(t, &mut obj);
         let stored = self.commit(&mut data, t, key, obj, "ADDED", opts.dry_run);
@@ -605,6 +605,7 @@ impl Cluster {
                     m,
                     &t.api_version(version),
                     &util::now_rfc3339(),
+                    !t.custom,
                 ),
                 None => {
                     if let Some(mf) = current.pointer("/metadata/managedFields") {
@@ -749,14 +750,14 @@ impl Cluster {
         let Some(current) = current else {
             // Create on apply.
             let empty = json!({"metadata": {}});
-            let merged = fields::apply(&empty, &applied, manager, &api_version, force, &now)
+            let merged = fields::apply(&empty, &applied, manager, &api_version, force, &now, !t.custom)
                 .map_err(|_| ApiError::bad_request("unexpected conflict on create"))?;
             let mut o = opts.clone();
             o.field_manager = None;
             return self.create(t, version, ns, merged, &o);
         };
         let cur = present(&current, t, version);
-        let mut merged = fields::apply(&cur, &applied, manager, &api_version, force, &now)
+        let mut merged = fields::apply(&cur, &applied, manager, &api_version, force, &now, !t.custom)
             .map_err(|conflicts| conflict_error(t, name, &conflicts))?;
         if t.custom {
             match cur.get("status") {

@@ -99,10 +99,12 @@
 //! ## Known gaps
 //! Protobuf request bodies are decoded only for Namespace, ConfigMap and the
 //! SelfSubject reviews (what `kubectl create namespace|configmap` and
-//! `kubectl auth can-i` send); other typed protobuf writes get 415. Lists in
-//! server-side apply are atomic (no `k:{...}` keys); no `pods/log`,
-//! `portforward`, `attach`, `scale`; controllers are not simulated beyond
-//! workload status following the spec; SPDY exec is refused (WebSocket only).
+//! `kubectl auth can-i` send); other typed protobuf writes get 415. In
+//! server-side apply, lists of built-in kinds are keyed by a guessed merge key
+//! (`name`, `containerPort`, `port`, `mountPath`) and lists of custom
+//! resources are atomic. No `pods/log`, `portforward`, `attach` or `scale`;
+//! controllers are not simulated beyond workload status following the spec;
+//! exec is WebSocket only (GET; kubectl's SPDY fallback is refused).
 
 mod cluster;
 mod exec;

@@ -755,3 +755,48 @@ fn unknown_fields_follow_field_validation() {
         "{creates:#?}"
     );
 }
+
+#[test]
+fn ssa_of_built_in_kinds_owns_list_elements_by_key() {
+    if !have_kubectl("ssa_of_built_in_kinds_owns_list_elements_by_key") {
+        return;
+    }
+    let server = lab();
+    let k = Kubectl::new(&server, "admin");
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: demo\n  namespace: default\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: demo}\n  template:\n    metadata:\n      labels: {app: demo}\n    spec:\n      containers:\n      - name: demo\n        image: demo:1\n";
+    assert_eq!(k.run(&["apply", "-f", &k.file("d1.yaml", deployment)]).code, 0);
+    let r = k.run(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &k.file("d2.yaml", &deployment.replace("demo:1", "demo:2")),
+    ]);
+    assert!(
+        r.stderr.starts_with("error: Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: .spec.template.spec.containers[name=\"demo\"].image"),
+        "{r:?}"
+    );
+    let r = k.run(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        &k.file("d2.yaml", &deployment.replace("demo:1", "demo:2")),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let d = server
+        .cluster()
+        .get("apps/v1", "Deployment", "default", "demo")
+        .unwrap();
+    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "demo:2");
+    let kubectl_entry = d["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["manager"] == "kubectl" && m["operation"] == "Apply")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        kubectl_entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"demo\"}"],
+        json!({".": {}, "f:image": {}, "f:name": {}})
+    );
+}
