@@ -310,6 +310,10 @@ fn exec_runs_the_scripted_command_and_propagates_the_exit_code() {
         return;
     }
     let scenario = Scenario::lab()
+        .exec_handler(|req, _| {
+            // `wc -c` counts what kubectl streamed to stdin.
+            (req.command == ["wc", "-c"]).then(|| ExecResponse::ok(format!("{}\n", req.stdin.len())))
+        })
         .exec_handler(|req, cluster| {
             // A tiny "mesh": curl answers with the target's pod count.
             if req.command.first().map(String::as_str) != Some("curl") {
@@ -347,6 +351,22 @@ fn exec_runs_the_scripted_command_and_propagates_the_exit_code() {
         r.stdout,
         "http://web-api:8080/ from sleep-84c7d5f9b6-h5t2v (4 pods)\n"
     );
+    let r = k.run_stdin(
+        &[
+            "exec",
+            "-i",
+            "-n",
+            "istioinaction",
+            "deploy/sleep",
+            "-c",
+            "sleep",
+            "--",
+            "wc",
+            "-c",
+        ],
+        Some("twelve bytes"),
+    );
+    assert_eq!((r.code, r.stdout.as_str()), (0, "12\n"), "{r:?}");
     let r = k.run(&[
         "exec",
         "-n",
@@ -393,12 +413,12 @@ fn exec_runs_the_scripted_command_and_propagates_the_exit_code() {
         .filter(|r| r.subresource == "exec")
         .collect();
     // kubectl retries a failed WebSocket upgrade over SPDY, so the bad
-    // container shows up once or twice; the three commands ran once each.
+    // container shows up once or twice; the four commands ran once each.
     assert!(
-        execs[..3].iter().all(|e| e.status == 101 && e.method == "GET"),
+        execs[..4].iter().all(|e| e.status == 101 && e.method == "GET"),
         "{execs:#?}"
     );
-    assert!(execs[3..].iter().all(|e| e.status == 400), "{execs:#?}");
+    assert!(execs[4..].iter().all(|e| e.status == 400), "{execs:#?}");
     assert_eq!(execs[0].query_param("container").as_deref(), Some("sleep"));
 }
 
