@@ -670,13 +670,32 @@ fn get_watch_streams_table_rows() {
             "default",
         )
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // Read lines as kubectl prints them, until the DELETED row (or a timeout).
+    let mut child = child;
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(10)) {
+        let done = line.starts_with("DELETED");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
     let _ = std::process::Command::new("kill")
         .arg(child.id().to_string())
         .status();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let rows: Vec<Vec<&str>> = stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    let _ = child.wait();
+    let rows: Vec<Vec<&str>> = lines.iter().map(|l| l.split_whitespace().collect()).collect();
+    let stdout = lines.join("\n");
     assert_eq!(rows[0], ["EVENT", "NAME", "MODE", "AGE"], "{stdout}");
     assert_eq!(rows[1][..3], ["ADDED", "default", "STRICT"], "{stdout}");
     assert_eq!(rows[2][..3], ["DELETED", "default", "STRICT"], "{stdout}");
