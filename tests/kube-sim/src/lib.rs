@@ -30,7 +30,8 @@
 //!   [`Scenario::scale`]`(namespaces, pods, seed)`, then
 //!   [`Scenario::istio`]`(`[`IstioApi`]`)`, [`Scenario::load_yaml`],
 //!   [`Scenario::object`], [`Scenario::user`]`(`[`User`]`)`,
-//!   [`Scenario::exec_rule`]`(`[`ExecRule`]`)`, [`Scenario::exec_handler`]`(closure)`.
+//!   [`Scenario::exec_rule`]`(`[`ExecRule`]`)`, [`Scenario::exec_handler`]`(closure)`,
+//!   [`Scenario::pod_log`]`(`[`PodLog`]`)`.
 //! - [`SimServer`]: [`SimServer::start`] (async, current runtime),
 //!   [`SimServer::start_on`], [`SimServer::start_background`] (own thread and
 //!   runtime, for plain `#[test]`s); [`SimServer::url`],
@@ -82,6 +83,14 @@
 //!   stdout: "ok\n"
 //!   stderr: ""
 //!   exitCode: 0
+//! ---
+//! apiVersion: kube-sim/v1
+//! kind: Logs                             # what `kubectl logs` shows ([`PodLog`])
+//! logs:
+//! - namespace: istioinaction
+//!   pod: "web-api-*"
+//!   container: istio-proxy
+//!   text: "..."
 //! ```
 //!
 //! Exec requests go to the closures added with [`Scenario::exec_handler`]
@@ -102,7 +111,8 @@
 //! `kubectl auth can-i` send); other typed protobuf writes get 415. In
 //! server-side apply, lists of built-in kinds are keyed by a guessed merge key
 //! (`name`, `containerPort`, `port`, `mountPath`) and lists of custom
-//! resources are atomic. No `pods/log`, `portforward`, `attach` or `scale`;
+//! resources are atomic. No `portforward`, `attach` or `scale`; `pods/log`
+//! serves the fixed text of [`PodLog`] entries (no `follow`, `previous` or `tailLines`);
 //! controllers are not simulated beyond workload status following the spec;
 //! exec is WebSocket only (GET; kubectl's SPDY fallback is refused).
 
@@ -121,7 +131,7 @@ mod table;
 mod util;
 
 pub use cluster::{Cluster, SimError};
-pub use exec::{ExecHandlerFn, ExecRequest, ExecResponse, ExecRule};
+pub use exec::{ExecHandlerFn, ExecRequest, ExecResponse, ExecRule, PodLog};
 pub use scenario::{ADMIN_TOKEN, IstioApi, Rule, Scenario, User};
 pub use server::RequestRecord;
 

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 use crate::cluster::{Cluster, SimError};
-use crate::exec::{ExecConfig, ExecHandlerFn, ExecRequest, ExecResponse, ExecRule};
+use crate::exec::{ExecConfig, ExecHandlerFn, ExecRequest, ExecResponse, ExecRule, PodLog};
 use crate::util::{self, SplitMix};
 
 /// The Istio definitions the cluster serves.
@@ -219,9 +219,19 @@ impl Scenario {
                             .map_err(|e| SimError::new(format!("invalid ExecRules: {e}")))?;
                         self.exec.rules.extend(r.rules);
                     }
+                    "Logs" => {
+                        #[derive(Deserialize)]
+                        #[serde(deny_unknown_fields)]
+                        struct Logs {
+                            logs: Vec<PodLog>,
+                        }
+                        let l: Logs = serde_json::from_value(body)
+                            .map_err(|e| SimError::new(format!("invalid Logs: {e}")))?;
+                        self.exec.logs.extend(l.logs);
+                    }
                     other => {
                         return Err(SimError::new(format!(
-                            "unknown kube-sim/v1 kind {other:?} (User, ExecRules)"
+                            "unknown kube-sim/v1 kind {other:?} (User, ExecRules, Logs)"
                         )));
                     }
                 }
@@ -251,6 +261,12 @@ impl Scenario {
     /// Adds an exec rule (rules are tried in order after the handlers).
     pub fn exec_rule(mut self, rule: ExecRule) -> Scenario {
         self.exec.rules.push(rule);
+        self
+    }
+
+    /// Sets what `kubectl logs` shows for matching containers (first match wins).
+    pub fn pod_log(mut self, log: PodLog) -> Scenario {
+        self.exec.logs.push(log);
         self
     }
 

@@ -763,6 +763,7 @@ async fn resource_request(
         .unwrap_or("")
         .to_string();
     match verb {
+        "get" if target.sub.as_deref() == Some("log") => pod_log(app, t, ns_str, name, query),
         "get" => {
             let obj = cluster
                 .get_obj(t, ns_str, name)
@@ -884,6 +885,47 @@ async fn resource_request(
             "the server does not allow this method on the requested resource",
         )),
     }
+}
+
+/// `pods/log`: the scripted text for the container.
+fn pod_log(app: &App, t: &ResourceType, ns: &str, name: &str, query: &Query) -> Result<Response, ApiError> {
+    let pod = app
+        .cluster
+        .get_obj(t, ns, name)
+        .ok_or_else(|| ApiError::not_found(t, name))?;
+    let names = |key: &str| -> Vec<String> {
+        pod.pointer(&format!("/spec/{key}"))
+            .and_then(Value::as_array)
+            .map(|cs| cs.iter().map(|c| util::str_at(c, "/name").to_string()).collect())
+            .unwrap_or_default()
+    };
+    let (containers, inits) = (names("containers"), names("initContainers"));
+    let container = match query.get("container").filter(|c| !c.is_empty()) {
+        Some(c) => c.to_string(),
+        None if containers.len() == 1 => containers[0].clone(),
+        None => {
+            let mut msg = format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                containers.join(" ")
+            );
+            if !inits.is_empty() {
+                msg.push_str(&format!(" or one of the init containers: [{}]", inits.join(" ")));
+            }
+            return Err(ApiError::bad_request(msg));
+        }
+    };
+    if !containers.contains(&container) && !inits.contains(&container) {
+        return Err(ApiError::bad_request(format!(
+            "container {container} is not valid for pod {name}"
+        )));
+    }
+    let text = app
+        .exec
+        .logs
+        .iter()
+        .find(|l| l.matches(ns, name, &container))
+        .map_or("", |l| l.text.as_str());
+    Ok(bytes_response(200, "text/plain", text.as_bytes().to_vec()))
 }
 
 fn parse_body(body: &[u8], ct: &str) -> Result<Value, ApiError> {

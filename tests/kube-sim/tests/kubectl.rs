@@ -839,3 +839,45 @@ fn ssa_of_built_in_kinds_owns_list_elements_by_key() {
         json!({".": {}, "f:image": {}, "f:name": {}})
     );
 }
+
+#[test]
+fn logs_come_from_the_scenario() {
+    if !have_kubectl("logs_come_from_the_scenario") {
+        return;
+    }
+    let scenario = Scenario::lab()
+        .load_yaml(
+            "apiVersion: kube-sim/v1\nkind: Logs\nlogs:\n- namespace: istioinaction\n  pod: web-api-*\n  container: istio-proxy\n  text: \"[2026-11-22T10:00:00.000Z] \\\"GET / HTTP/1.1\\\" 200\\n\"\n",
+        )
+        .unwrap();
+    let server = SimServer::start_background(scenario).expect("start");
+    let k = Kubectl::new(&server, "admin");
+    let r = k.run(&[
+        "logs",
+        "-n",
+        "istioinaction",
+        "deploy/web-api",
+        "-c",
+        "istio-proxy",
+    ]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "[2026-11-22T10:00:00.000Z] \"GET / HTTP/1.1\" 200\n"),
+        "{r:?}"
+    );
+    let r = k.run(&["logs", "-n", "istioinaction", "deploy/web-api", "-c", "web-api"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r:?}");
+    let r = k.run(&[
+        "logs",
+        "-n",
+        "istioinaction",
+        "web-api-7c8d9f6b4d-x2k8p",
+        "-c",
+        "nope",
+    ]);
+    assert_eq!(
+        r.stderr.trim(),
+        "error: container nope is not valid for pod web-api-7c8d9f6b4d-x2k8p",
+        "{r:?}"
+    );
+}
