@@ -266,6 +266,28 @@ async fn invalid_policy_is_422_with_causes() {
     );
     assert_eq!(details.causes[0].field, "spec");
     assert_eq!(details.causes[0].reason, "FieldValueInvalid");
+    let mut wildcard = pa("wild", "STRICT");
+    wildcard.data["spec"]["selector"] = json!({"matchLabels": {"app.kubernetes.io/name": "web-*"}});
+    let Err(kube::Error::Api(status)) = api.create(&PostParams::default(), &wildcard).await else {
+        panic!()
+    };
+    assert_eq!(
+        status.message,
+        "PeerAuthentication.security.istio.io \"wild\" is invalid: spec.selector.matchLabels[app.kubernetes.io/name]: Invalid value: \"string\": wildcard not allowed in label value match"
+    );
+    wildcard.data["spec"]["selector"] = json!({"matchLabels": {"app*": "web"}});
+    let Err(kube::Error::Api(status)) = api.create(&PostParams::default(), &wildcard).await else {
+        panic!()
+    };
+    assert_eq!(
+        status.details.unwrap().causes[0].field,
+        "spec.selector.matchLabels"
+    );
+    assert!(
+        status
+            .message
+            .ends_with("Invalid value: \"object\": wildcard not allowed in label key match")
+    );
     bad.data["spec"]["selector"] = json!({"matchLabels": {"app": "web-api"}});
     api.create(&PostParams::default(), &bad).await.unwrap();
 }
