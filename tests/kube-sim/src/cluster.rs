@@ -265,6 +265,17 @@ impl Cluster {
         Ok((written.object, t, version))
     }
 
+    /// Creates or replaces every object of a multi-document YAML (or JSON)
+    /// text, in order; returns them as stored.
+    pub fn put_yaml(&self, yaml: &str) -> Result<Vec<Value>, SimError> {
+        let docs: Vec<Value> =
+            serde_saphyr::from_multiple(yaml).map_err(|e| SimError::new(format!("invalid YAML: {e}")))?;
+        docs.into_iter()
+            .filter(|d| !d.is_null())
+            .map(|d| self.put(d))
+            .collect()
+    }
+
     /// Deletes an object; returns it if it existed.
     pub fn delete(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Option<Value> {
         let (t, version) = self.resolve(api_version, kind).ok()?;

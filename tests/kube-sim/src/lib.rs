@@ -40,7 +40,7 @@
 //!   [`SimServer::clear_requests`], [`SimServer::cluster`]; dropping it stops
 //!   the server.
 //! - [`Cluster`]: direct object access by apiVersion/kind as
-//!   `serde_json::Value` ([`Cluster::get`], [`Cluster::list`], [`Cluster::put`],
+//!   `serde_json::Value` ([`Cluster::get`], [`Cluster::list`], [`Cluster::put`], [`Cluster::put_yaml`],
 //!   [`Cluster::delete`], [`Cluster::count`], [`Cluster::resource_version`]).
 //!
 //! ## Credentials over plain HTTP

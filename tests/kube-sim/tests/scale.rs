@@ -19,6 +19,13 @@ fn scale_scenario_is_deterministic_and_mixed() {
             .collect()
     };
     assert_eq!(names(&a), names(&b));
+    // Objects can be added at run time from YAML, through the same admission.
+    let added = b
+        .cluster()
+        .put_yaml("apiVersion: v1\nkind: Pod\nmetadata:\n  name: extra\n  namespace: app-0001\nspec:\n  containers:\n  - {name: app, image: x}\n")
+        .unwrap();
+    assert_eq!(added[0]["status"]["phase"], "Running");
+    assert_eq!(b.cluster().count("v1", "Pod"), 2002);
     let c = a.cluster();
     let pods = c.list("v1", "Pod", None);
     assert_eq!(pods.len(), 2001);
