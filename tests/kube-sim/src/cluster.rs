@@ -769,7 +769,7 @@ impl Cluster {
         };
         let cur = present(&current, t, version);
         let mut merged = fields::apply(&cur, &applied, manager, &api_version, force, &now, !t.custom)
-            .map_err(|conflicts| conflict_error(t, name, &conflicts))?;
+            .map_err(|conflicts| conflict_error(&conflicts))?;
         if t.custom {
             match cur.get("status") {
                 Some(s) => merged["status"] = s.clone(),
@@ -984,7 +984,8 @@ impl Cluster {
     }
 }
 
-fn conflict_error(t: &ResourceType, name: &str, conflicts: &[fields::Conflict]) -> ApiError {
+/// 409 of an apply with conflicts, worded like the API server's field manager.
+fn conflict_error(conflicts: &[fields::Conflict]) -> ApiError {
     let message = if conflicts.len() == 1 {
         format!(
             "Apply failed with 1 conflict: conflict with {}: {}",
@@ -1016,7 +1017,6 @@ fn conflict_error(t: &ResourceType, name: &str, conflicts: &[fields::Conflict]) 
                 "field": fields::path_string(&c.path)})
         })
         .collect();
-    let _ = (t, name);
     ApiError {
         code: 409,
         reason: "Conflict",

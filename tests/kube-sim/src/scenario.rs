@@ -340,7 +340,9 @@ impl Scenario {
                     .collect();
                 let replicas = (ns_pods - d * 4).min(4);
                 let created_at = util::rfc3339(base_time + rng.below(86_400 * 29) as i64);
-                s.docs.extend(deployment(&ns, &app, &hash, replicas, &created_at));
+                let uids = (uid_from(&mut rng), uid_from(&mut rng));
+                s.docs
+                    .extend(deployment(&ns, &app, &hash, replicas, &created_at, &uids));
                 s.docs.push(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": app, "namespace": ns,
                     "labels": {"app": app}, "creationTimestamp": created_at},
                     "spec": {"selector": {"app": app}, "ports": [{"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP"}]}}));
@@ -348,7 +350,7 @@ impl Scenario {
                     let suffix: String = (0..5)
                         .map(|_| b"bcdfghjklmnpqrstvwxz2456789"[rng.below(27) as usize] as char)
                         .collect();
-                    let mut pod = pod(&ns, &app, &hash, &suffix, &created_at);
+                    let mut pod = pod(&ns, &app, &hash, &suffix, &created_at, &uids.1);
                     if ambient {
                         pod["metadata"]["annotations"] = json!({"ambient.istio.io/redirection": "enabled"});
                     }
@@ -401,7 +403,28 @@ fn istio_system_docs() -> Vec<Value> {
     .collect()
 }
 
-fn deployment(ns: &str, app: &str, hash: &str, replicas: usize, created_at: &str) -> [Value; 2] {
+/// A deterministic v4-style UID.
+fn uid_from(rng: &mut SplitMix) -> String {
+    let (a, b) = (rng.next_u64(), rng.next_u64());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | ((b >> 48) & 0x3fff),
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// A Deployment and its ReplicaSet; `uids` = (deployment, replicaset).
+fn deployment(
+    ns: &str,
+    app: &str,
+    hash: &str,
+    replicas: usize,
+    created_at: &str,
+    uids: &(String, String),
+) -> [Value; 2] {
     let template = json!({"metadata": {"labels": {"app": app, "version": "v1"}},
         "spec": {"serviceAccountName": app, "containers": [{"name": app, "image": format!("registry.example/{app}:1.0"),
             "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]}]}});
@@ -411,16 +434,16 @@ fn deployment(ns: &str, app: &str, hash: &str, replicas: usize, created_at: &str
         "updatedReplicas": replicas, "observedGeneration": 1});
     [
         json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": app, "namespace": ns, "labels": {"app": app}, "creationTimestamp": created_at,
+            "metadata": {"name": app, "namespace": ns, "uid": uids.0, "labels": {"app": app}, "creationTimestamp": created_at,
                 "annotations": {"deployment.kubernetes.io/revision": "1"}},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": app}}, "template": template},
             "status": status}),
         json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {"name": format!("{app}-{hash}"), "namespace": ns, "creationTimestamp": created_at,
+            "metadata": {"name": format!("{app}-{hash}"), "namespace": ns, "uid": uids.1, "creationTimestamp": created_at,
                 "labels": {"app": app, "version": "v1", "pod-template-hash": hash},
                 "annotations": {"deployment.kubernetes.io/revision": "1"},
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": app,
-                    "uid": "00000000-0000-4000-8000-000000000000", "controller": true, "blockOwnerDeletion": true}]},
+                    "uid": uids.0, "controller": true, "blockOwnerDeletion": true}]},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": app, "pod-template-hash": hash}},
                 "template": rs_template},
             "status": {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas,
@@ -428,12 +451,12 @@ fn deployment(ns: &str, app: &str, hash: &str, replicas: usize, created_at: &str
     ]
 }
 
-fn pod(ns: &str, app: &str, hash: &str, suffix: &str, created_at: &str) -> Value {
+fn pod(ns: &str, app: &str, hash: &str, suffix: &str, created_at: &str, rs_uid: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": format!("{app}-{hash}-{suffix}"), "namespace": ns, "creationTimestamp": created_at,
             "labels": {"app": app, "version": "v1", "pod-template-hash": hash},
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{app}-{hash}"),
-                "uid": format!("00000000-0000-4000-8000-{:012x}", hash.len()), "controller": true, "blockOwnerDeletion": true}]},
+                "uid": rs_uid, "controller": true, "blockOwnerDeletion": true}]},
         "spec": {"serviceAccountName": app, "containers": [{"name": app, "image": format!("registry.example/{app}:1.0"),
             "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]}]}})
 }

@@ -959,7 +959,7 @@ fn list(
     accept: &str,
 ) -> Result<Response, ApiError> {
     let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))?;
-    let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""), &t.kind)?;
+    let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))?;
     let limit = match query.get("limit") {
         Some(l) if !l.is_empty() => Some(
             l.parse::<usize>()
@@ -1042,7 +1042,7 @@ fn watch(
     accept: &str,
 ) -> Result<Response, ApiError> {
     let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))?;
-    let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""), &t.kind)?;
+    let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))?;
     let timeout = query
         .get("timeoutSeconds")
         .and_then(|s| s.parse::<u64>().ok())
