@@ -329,7 +329,11 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, req: Request) -> Respons
         Err(e) => error_response(&e),
         Ok(id) => {
             rec.user = id.name.clone();
-            let is_exec = parts.uri.path().ends_with("/exec") || parts.uri.path().ends_with("/attach");
+            let is_exec = parse_target(&rec.path).is_some_and(|t| {
+                t.group.is_empty()
+                    && t.plural == "pods"
+                    && matches!(t.sub.as_deref(), Some("exec" | "attach"))
+            });
             if is_exec {
                 exec_request(&app, &id, &mut parts, &query, &mut rec).await
             } else {

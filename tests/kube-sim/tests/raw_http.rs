@@ -240,6 +240,24 @@ fn protocol_errors_are_status_objects() {
     assert_eq!(r.body["message"], "field label not supported: spec.bogus");
     let r = request(&server, "GET", "/api/v1/pods?limit=1&continue=zz", &[AUTH], "");
     assert_eq!(r.status, 400);
+    // Objects named like subresources are still plain objects.
+    let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"exec"},"data":{"a":"b"}}"#;
+    let r = request(
+        &server,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        &[AUTH, ("Content-Type", "application/json")],
+        cm,
+    );
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let r = request(
+        &server,
+        "GET",
+        "/api/v1/namespaces/default/configmaps/exec",
+        &[AUTH],
+        "",
+    );
+    assert_eq!((r.status, r.body["data"]["a"].as_str()), (200, Some("b")));
     // Token in the path works like the header (what kubeconfigs use).
     let r = request(
         &server,
