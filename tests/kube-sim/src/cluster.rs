@@ -27,15 +27,49 @@ pub(crate) struct WatchEvent {
     pub rv: u64,
 }
 
+/// A stored object: its JSON text (compact: a parsed `Value` costs ten times
+/// more memory) plus the projection selectors read.
+pub(crate) struct Entry {
+    json: Box<[u8]>,
+    /// apiVersion, metadata.{name,namespace,labels,resourceVersion} and the
+    /// fields field selectors support.
+    pub index: Value,
+}
+
+impl Entry {
+    fn new(v: &Value) -> Entry {
+        Entry {
+            json: serde_json::to_vec(v).unwrap_or_default().into_boxed_slice(),
+            index: crate::selector::index_of(v),
+        }
+    }
+    /// The object.
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+    /// The stored JSON text.
+    pub fn json(&self) -> &[u8] {
+        &self.json
+    }
+}
+
+fn lookup(data: &Data, t: &ResourceType, key: &ObjKey) -> Option<Arc<Value>> {
+    data.objects
+        .get(&t.key())
+        .and_then(|m| m.get(key))
+        .map(|e| Arc::new(e.value()))
+}
+
 #[derive(Default)]
 pub(crate) struct Data {
     pub rv: u64,
-    pub objects: HashMap<ResKey, BTreeMap<ObjKey, Arc<Value>>>,
+    pub objects: HashMap<ResKey, BTreeMap<ObjKey, Arc<Entry>>>,
     history: VecDeque<Arc<WatchEvent>>,
     ip_counter: u32,
 }
 
-const HISTORY: usize = 4096;
+/// Watch events kept for resuming watches (older resourceVersions get 410 Expired).
+const HISTORY: usize = 1024;
 
 pub(crate) struct State {
     pub registry: RwLock<Arc<Registry>>,
@@ -43,6 +77,8 @@ pub(crate) struct State {
     pub events: broadcast::Sender<Arc<WatchEvent>>,
     cel: Mutex<kube_cel::Validator>,
     pub istio_installed: bool,
+    /// Set while a scenario is being loaded.
+    pub loading: std::sync::atomic::AtomicBool,
 }
 
 /// Options of one write.
@@ -124,6 +160,7 @@ impl Cluster {
                 events: tx,
                 cel: Mutex::new(kube_cel::Validator::new()),
                 istio_installed,
+                loading: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -166,7 +203,14 @@ impl Cluster {
             return Vec::new();
         };
         let (items, _, _) = self.list_page(&t, namespace.filter(|_| t.namespaced), None, None, |_| true);
-        items.iter().map(|o| present(o, &t, &version)).collect()
+        items
+            .iter()
+            .map(|e| {
+                let mut v = e.value();
+                v["apiVersion"] = json!(t.api_version(&version));
+                v
+            })
+            .collect()
     }
 
     /// Number of objects of a kind (cheap: no copies).
@@ -179,7 +223,15 @@ impl Cluster {
 
     /// Creates or replaces an object (a manifest with apiVersion, kind and
     /// metadata.name; namespaced kinds default to namespace `default`).
-    pub fn put(&self, mut obj: Value) -> Result<Value, SimError> {
+    pub fn put(&self, obj: Value) -> Result<Value, SimError> {
+        let (written, t, version) = self.put_inner(obj)?;
+        Ok(present(&written, &t, &version))
+    }
+
+    pub(crate) fn put_inner(
+        &self,
+        mut obj: Value,
+    ) -> Result<(Arc<Value>, Arc<ResourceType>, String), SimError> {
         let api_version = util::str_at(&obj, "/apiVersion").to_string();
         let kind = util::str_at(&obj, "/kind").to_string();
         if api_version.is_empty() || kind.is_empty() {
@@ -210,7 +262,18 @@ impl Cluster {
         } else {
             self.create(&t, &version, nsopt, obj, &opts)?
         };
-        Ok(present(&written.object, &t, &version))
+        Ok((written.object, t, version))
+    }
+
+    /// Creates or replaces every object of a multi-document YAML (or JSON)
+    /// text, in order; returns them as stored.
+    pub fn put_yaml(&self, yaml: &str) -> Result<Vec<Value>, SimError> {
+        let docs: Vec<Value> =
+            serde_saphyr::from_multiple(yaml).map_err(|e| SimError::new(format!("invalid YAML: {e}")))?;
+        docs.into_iter()
+            .filter(|d| !d.is_null())
+            .map(|d| self.put(d))
+            .collect()
     }
 
     /// Deletes an object; returns it if it existed.
@@ -228,11 +291,7 @@ impl Cluster {
     }
 
     pub(crate) fn get_obj(&self, t: &ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
-        self.read()
-            .objects
-            .get(&t.key())?
-            .get(&(ns.to_string(), name.to_string()))
-            .cloned()
+        lookup(&self.read(), t, &(ns.to_string(), name.to_string()))
     }
 
     /// A page of objects in key order after `start_after`, filtered. Returns
@@ -244,7 +303,7 @@ impl Cluster {
         start_after: Option<&ObjKey>,
         limit: Option<usize>,
         filter: impl Fn(&Value) -> bool,
-    ) -> (Vec<Arc<Value>>, Option<ObjKey>, u64) {
+    ) -> (Vec<Arc<Entry>>, Option<ObjKey>, u64) {
         let data = self.read();
         let rv = data.rv;
         let Some(map) = data.objects.get(&t.key()) else {
@@ -263,7 +322,7 @@ impl Cluster {
             {
                 break;
             }
-            if !filter(v) {
+            if !filter(&v.index) {
                 continue;
             }
             if let Some(l) = limit
@@ -334,9 +393,13 @@ impl Cluster {
                     .iter()
                     .map(|u| format!("unknown field \"{}\"", u.trim_start_matches('.')))
                     .collect();
+                let version = crate::resources::split_api_version(util::str_at(obj, "/apiVersion"))
+                    .1
+                    .to_string();
                 return Err(ApiError::bad_request(format!(
-                    "strict decoding error: {}",
-                    list.join(", ")
+                    "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {}",
+                    list.join(", "),
+                    kind = t.kind
                 )));
             }
             warnings.extend(
@@ -446,7 +509,7 @@ impl Cluster {
             obj["metadata"]["generation"] = json!(1);
         }
         if let Some(m) = &opts.field_manager {
-            fields::record_update(None, &mut obj, m, &t.api_version(version), &now);
+            fields::record_update(None, &mut obj, m, &t.api_version(version), &now, !t.custom);
         }
         set_storage_version(t, &mut obj);
         let stored = self.commit(&mut data, t, key, obj, "ADDED", opts.dry_run);
@@ -480,7 +543,7 @@ impl Cluster {
         }
         let mut data = self.write_lock();
         let key = (ns.to_string(), name.to_string());
-        let Some(current) = data.objects.get(&t.key()).and_then(|m| m.get(&key)).cloned() else {
+        let Some(current) = lookup(&data, t, &key) else {
             return Err(ApiError::not_found(t, name));
         };
         let given_rv = util::str_at(&obj, "/metadata/resourceVersion");
@@ -553,6 +616,7 @@ impl Cluster {
                     m,
                     &t.api_version(version),
                     &util::now_rfc3339(),
+                    !t.custom,
                 ),
                 None => {
                     if let Some(mf) = current.pointer("/metadata/managedFields") {
@@ -583,7 +647,7 @@ impl Cluster {
             .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
         let mut data = self.write_lock();
         let key = (ns.to_string(), name.to_string());
-        let Some(current) = data.objects.get(&t.key()).and_then(|m| m.get(&key)).cloned() else {
+        let Some(current) = lookup(&data, t, &key) else {
             return Err(ApiError::not_found(t, name));
         };
         let mut obj = present(&current, t, version);
@@ -678,21 +742,34 @@ impl Cluster {
             meta.remove("managedFields");
             meta.remove("resourceVersion");
         }
+        if t.custom {
+            // Apply builds a typed patch from the schema: unknown fields fail
+            // whatever fieldValidation says.
+            let mut probe = applied.clone();
+            let outcome = schema::validate(t, &mut probe, None, &self.state.cel);
+            if let Some(first) = outcome.unknown.first() {
+                return Err(ApiError::bad_request(format!(
+                    "failed to create typed patch object ({ns_str}/{name}; {}, Kind={}): {first}: field not declared in schema",
+                    t.api_version(version),
+                    t.kind
+                )));
+            }
+        }
         let now = util::now_rfc3339();
         let current = self.get_obj(t, ns_str, name);
         let api_version = t.api_version(version);
         let Some(current) = current else {
             // Create on apply.
             let empty = json!({"metadata": {}});
-            let merged = fields::apply(&empty, &applied, manager, &api_version, force, &now)
+            let merged = fields::apply(&empty, &applied, manager, &api_version, force, &now, !t.custom)
                 .map_err(|_| ApiError::bad_request("unexpected conflict on create"))?;
             let mut o = opts.clone();
             o.field_manager = None;
             return self.create(t, version, ns, merged, &o);
         };
         let cur = present(&current, t, version);
-        let mut merged = fields::apply(&cur, &applied, manager, &api_version, force, &now)
-            .map_err(|conflicts| conflict_error(t, name, &conflicts))?;
+        let mut merged = fields::apply(&cur, &applied, manager, &api_version, force, &now, !t.custom)
+            .map_err(|conflicts| conflict_error(&conflicts))?;
         if t.custom {
             match cur.get("status") {
                 Some(s) => merged["status"] = s.clone(),
@@ -703,10 +780,10 @@ impl Cluster {
         }
         let mut data = self.write_lock();
         let key = (ns_str.to_string(), name.to_string());
-        let Some(latest) = data.objects.get(&t.key()).and_then(|m| m.get(&key)).cloned() else {
+        let Some(latest) = lookup(&data, t, &key) else {
             return Err(ApiError::not_found(t, name));
         };
-        if !Arc::ptr_eq(&latest, &current) {
+        if latest.pointer("/metadata/resourceVersion") != current.pointer("/metadata/resourceVersion") {
             return Err(ApiError::conflict(t, name));
         }
         let mut o = opts.clone();
@@ -731,7 +808,7 @@ impl Cluster {
     ) -> Result<Arc<Value>, ApiError> {
         let mut data = self.write_lock();
         let key = (ns.to_string(), name.to_string());
-        let Some(obj) = data.objects.get(&t.key()).and_then(|m| m.get(&key)).cloned() else {
+        let Some(obj) = lookup(&data, t, &key) else {
             return Err(ApiError::not_found(t, name));
         };
         if dry_run {
@@ -749,7 +826,7 @@ impl Cluster {
                     .collect();
                 for k in doomed {
                     if let Some(o) = data.objects.get_mut(&rk).and_then(|m| m.remove(&k)) {
-                        self.bump_and_emit(&mut data, rk.clone(), o, "DELETED");
+                        self.bump_and_emit(&mut data, rk.clone(), Arc::new(o.value()), "DELETED");
                     }
                 }
             }
@@ -794,8 +871,11 @@ impl Cluster {
                 data.objects
                     .get(&t.key())
                     .and_then(|m| m.get(&key))
-                    .map_or_else(String::new, |o| util::str_at(o, "/metadata/resourceVersion")
-                        .to_string())
+                    .map_or_else(String::new, |o| util::str_at(
+                        &o.index,
+                        "/metadata/resourceVersion"
+                    )
+                    .to_string())
             );
             if kind == "ADDED" {
                 obj["metadata"]
@@ -811,18 +891,21 @@ impl Cluster {
         data.objects
             .entry(t.key())
             .or_default()
-            .insert(key.clone(), obj.clone());
-        let ev = Arc::new(WatchEvent {
-            key: t.key(),
-            kind,
-            object: obj.clone(),
-            rv,
-        });
-        data.history.push_back(ev.clone());
-        if data.history.len() > HISTORY {
-            data.history.pop_front();
+            .insert(key.clone(), Arc::new(Entry::new(&obj)));
+        // Nobody can watch while a scenario loads: skip the event history.
+        if !self.state.loading.load(std::sync::atomic::Ordering::Relaxed) {
+            let ev = Arc::new(WatchEvent {
+                key: t.key(),
+                kind,
+                object: obj.clone(),
+                rv,
+            });
+            data.history.push_back(ev.clone());
+            if data.history.len() > HISTORY {
+                data.history.pop_front();
+            }
+            let _ = self.state.events.send(ev);
         }
-        let _ = self.state.events.send(ev);
         if t.plural == "customresourcedefinitions" {
             self.rebuild_registry(data);
         }
@@ -836,7 +919,7 @@ impl Cluster {
                 "apiextensions.k8s.io".to_string(),
                 "customresourcedefinitions".to_string(),
             ))
-            .map(|m| m.values().cloned().collect())
+            .map(|m| m.values().map(|e| Arc::new(e.value())).collect())
             .unwrap_or_default();
         *self.state.registry.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Registry::build(&crds));
     }
@@ -880,9 +963,9 @@ impl Cluster {
                             util::str_at(obj, "/metadata/namespace").to_string(),
                         ))
                     })
-                    .cloned();
+                    .map(|e| e.value());
                 if self.state.istio_installed {
-                    inject::maybe_inject(obj, ns_obj.as_deref());
+                    inject::maybe_inject(obj, ns_obj.as_ref());
                 }
                 if obj.pointer("/spec/nodeName").is_none() {
                     obj["spec"]["nodeName"] = json!("kube-sim-worker");
@@ -901,7 +984,8 @@ impl Cluster {
     }
 }
 
-fn conflict_error(t: &ResourceType, name: &str, conflicts: &[fields::Conflict]) -> ApiError {
+/// 409 of an apply with conflicts, worded like the API server's field manager.
+fn conflict_error(conflicts: &[fields::Conflict]) -> ApiError {
     let message = if conflicts.len() == 1 {
         format!(
             "Apply failed with 1 conflict: conflict with {}: {}",
@@ -933,7 +1017,6 @@ fn conflict_error(t: &ResourceType, name: &str, conflicts: &[fields::Conflict]) 
                 "field": fields::path_string(&c.path)})
         })
         .collect();
-    let _ = (t, name);
     ApiError {
         code: 409,
         reason: "Conflict",

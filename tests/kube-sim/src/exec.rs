@@ -150,6 +150,35 @@ impl ExecRule {
     }
 }
 
+/// What `kubectl logs` shows for matching containers (globs; first match wins).
+///
+/// In YAML: a document `apiVersion: kube-sim/v1`, `kind: Logs`,
+/// `logs: [{namespace, pod, container, text}]`. Containers without a match
+/// have an empty log, like a container that printed nothing.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodLog {
+    /// Namespace glob.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Pod name glob.
+    #[serde(default)]
+    pub pod: Option<String>,
+    /// Container glob.
+    #[serde(default)]
+    pub container: Option<String>,
+    /// The log text.
+    pub text: String,
+}
+
+impl PodLog {
+    /// Whether this log belongs to the container.
+    pub fn matches(&self, namespace: &str, pod: &str, container: &str) -> bool {
+        let opt = |p: &Option<String>, v: &str| p.as_deref().is_none_or(|p| glob_match(p, v));
+        opt(&self.namespace, namespace) && opt(&self.pod, pod) && opt(&self.container, container)
+    }
+}
+
 /// A handler closure: answers a request, or `None` to let the next handler
 /// (then the rule table) decide. It can read the cluster's objects.
 pub type ExecHandlerFn = Arc<dyn Fn(&ExecRequest, &Cluster) -> Option<ExecResponse> + Send + Sync>;
@@ -160,6 +189,7 @@ pub type ExecHandlerFn = Arc<dyn Fn(&ExecRequest, &Cluster) -> Option<ExecRespon
 pub(crate) struct ExecConfig {
     pub handlers: Vec<ExecHandlerFn>,
     pub rules: Vec<ExecRule>,
+    pub logs: Vec<PodLog>,
 }
 
 impl ExecConfig {

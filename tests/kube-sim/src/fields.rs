@@ -28,8 +28,11 @@ const SKIP_META: &[&str] = &[
 ];
 
 /// Leaf paths of an object as a field set (apiVersion, kind, status and
-/// server-set metadata are not owned fields).
-pub(crate) fn leaf_paths(obj: &Value) -> FieldSet {
+/// server-set metadata are not owned fields). With `keyed`, lists whose
+/// elements carry a merge key (built-in kinds: containers, env, ports,
+/// volumes...) are associative: each element is a member `k:{"name":"x"}`
+/// and its fields are owned separately; otherwise lists are atomic.
+pub(crate) fn leaf_paths(obj: &Value, keyed: bool) -> FieldSet {
     let mut out = FieldSet::new();
     if let Some(m) = obj.as_object() {
         for (k, v) in m {
@@ -39,25 +42,46 @@ pub(crate) fn leaf_paths(obj: &Value) -> FieldSet {
                     if let Some(meta) = v.as_object() {
                         for (mk, mv) in meta {
                             if !SKIP_META.contains(&mk.as_str()) {
-                                walk(mv, vec!["metadata".into(), mk.clone()], &mut out);
+                                walk(mv, vec!["metadata".into(), mk.clone()], keyed, &mut out);
                             }
                         }
                     }
                 }
-                _ => walk(v, vec![k.clone()], &mut out),
+                _ => walk(v, vec![k.clone()], keyed, &mut out),
             }
         }
     }
     out
 }
 
-fn walk(v: &Value, path: Path, out: &mut FieldSet) {
+/// The segment of a keyed list element: `k:{"name":"x"}`.
+pub(crate) fn element_segment(key: &str, item: &Value) -> Option<String> {
+    item.get(key).map(|v| format!("k:{}", json!({ key: v })))
+}
+
+fn is_element(seg: &str) -> bool {
+    seg.starts_with("k:{")
+}
+
+fn walk(v: &Value, path: Path, keyed: bool, out: &mut FieldSet) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, c) in m {
                 let mut p = path.clone();
                 p.push(k.clone());
-                walk(c, p, out);
+                walk(c, p, keyed, out);
+            }
+        }
+        Value::Array(items) if keyed && merge_key(items).is_some() => {
+            let key = merge_key(items).expect("checked");
+            for item in items {
+                let Some(seg) = element_segment(key, item) else {
+                    continue;
+                };
+                let mut p = path.clone();
+                p.push(seg);
+                out.insert(p.clone());
+                walk(item, p, keyed, out);
             }
         }
         _ => {
@@ -68,12 +92,35 @@ fn walk(v: &Value, path: Path, out: &mut FieldSet) {
 
 /// The value at a path.
 pub(crate) fn value_at<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(v, |cur, k| cur.get(k))
+    path.iter()
+        .try_fold(v, |cur, k| match k.strip_prefix("k:").filter(|_| is_element(k)) {
+            Some(key) => {
+                let want: Map<String, Value> = serde_json::from_str(key).ok()?;
+                cur.as_array()?
+                    .iter()
+                    .find(|item| want.iter().all(|(wk, wv)| item.get(wk) == Some(wv)))
+            }
+            None => cur.get(k),
+        })
 }
 
 /// `.spec.mtls.mode`
+/// `.spec.mtls.mode`, `.spec.containers[name="app"].image`
 pub(crate) fn path_string(p: &[String]) -> String {
-    p.iter().map(|s| format!(".{s}")).collect()
+    p.iter()
+        .map(|s| {
+            match s
+                .strip_prefix("k:")
+                .and_then(|k| serde_json::from_str::<Map<String, Value>>(k).ok())
+            {
+                Some(key) => {
+                    let parts: Vec<String> = key.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    format!("[{}]", parts.join(","))
+                }
+                None => format!(".{s}"),
+            }
+        })
+        .collect()
 }
 
 /// Whether one path is a prefix of the other (they overlap).
@@ -89,7 +136,10 @@ pub(crate) fn to_fields_v1(set: &FieldSet, dot_parents: &BTreeSet<Path>) -> Valu
     for p in set {
         insert_path(&mut root, p, 0);
     }
-    for p in dot_parents {
+    for p in dot_parents
+        .iter()
+        .chain(set.iter().filter(|p| p.last().is_some_and(|s| is_element(s))))
+    {
         mark_dot(&mut root, p);
     }
     Value::Object(root)
@@ -103,10 +153,18 @@ fn mark_dot(node: &mut Map<String, Value>, p: &[String]) {
             }
         }
         Some((first, rest)) => {
-            if let Some(next) = node.get_mut(&format!("f:{first}")).and_then(Value::as_object_mut) {
+            if let Some(next) = node.get_mut(&fields_key(first)).and_then(Value::as_object_mut) {
                 mark_dot(next, rest);
             }
         }
+    }
+}
+
+fn fields_key(seg: &str) -> String {
+    if is_element(seg) {
+        seg.to_string()
+    } else {
+        format!("f:{seg}")
     }
 }
 
@@ -114,7 +172,7 @@ fn insert_path(node: &mut Map<String, Value>, p: &[String], i: usize) {
     if i == p.len() {
         return;
     }
-    let child = node.entry(format!("f:{}", p[i])).or_insert_with(|| json!({}));
+    let child = node.entry(fields_key(&p[i])).or_insert_with(|| json!({}));
     if let Some(m) = child.as_object_mut() {
         insert_path(m, p, i + 1);
     }
@@ -131,8 +189,16 @@ pub(crate) fn from_fields_v1(v: &Value) -> FieldSet {
             return;
         }
         for (k, c) in children {
-            let seg = k.strip_prefix("f:").or_else(|| k.strip_prefix("k:")).unwrap_or(k);
-            path.push(seg.to_string());
+            let seg = if is_element(k) {
+                k.clone()
+            } else {
+                k.strip_prefix("f:").unwrap_or(k).to_string()
+            };
+            path.push(seg);
+            // A list element is a member of the set itself.
+            if is_element(path.last().expect("pushed")) {
+                out.insert(path.clone());
+            }
             rec(c, path, out);
             path.pop();
         }
@@ -214,7 +280,12 @@ fn dot_paths(v: &Value) -> BTreeSet<Path> {
             out.insert(path.clone());
         }
         for (k, c) in m {
-            if let Some(seg) = k.strip_prefix("f:") {
+            let seg = if is_element(k) {
+                Some(k.as_str())
+            } else {
+                k.strip_prefix("f:")
+            };
+            if let Some(seg) = seg {
                 path.push(seg.to_string());
                 rec(c, path, out);
                 path.pop();
@@ -249,6 +320,7 @@ pub(crate) fn record_update(
     manager: &str,
     api_version: &str,
     now: &str,
+    keyed: bool,
 ) {
     // A request that rewrites managedFields itself (kubectl's migration of
     // client-side-apply ownership does) sets the base the update builds on.
@@ -259,11 +331,15 @@ pub(crate) fn record_update(
         }
         _ => old.map(Manager::parse_all).unwrap_or_default(),
     };
-    let new_paths = leaf_paths(new);
-    let old_paths = old.map(leaf_paths).unwrap_or_default();
+    let new_paths = leaf_paths(new, keyed);
+    let old_paths = old.map(|o| leaf_paths(o, keyed)).unwrap_or_default();
+    // A list element changes owner only when it is created; its fields when they change.
     let changed: FieldSet = new_paths
         .iter()
-        .filter(|p| old.and_then(|o| value_at(o, p)) != value_at(new, p))
+        .filter(|p| match p.last() {
+            Some(seg) if is_element(seg) => old.and_then(|o| value_at(o, p)).is_none(),
+            _ => old.and_then(|o| value_at(o, p)) != value_at(new, p),
+        })
         .cloned()
         .collect();
     // Fields removed by this update leave every manager.
@@ -328,6 +404,7 @@ pub(crate) struct Conflict {
 
 /// The apply merge. Returns the merged object with updated managedFields, or
 /// the conflicts.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn apply(
     current: &Value,
     applied: &Value,
@@ -335,9 +412,13 @@ pub(crate) fn apply(
     api_version: &str,
     force: bool,
     now: &str,
+    keyed: bool,
 ) -> Result<Value, Vec<Conflict>> {
     let mut managers = Manager::parse_all(current);
-    let applied_set = leaf_paths(applied);
+    let applied_set = leaf_paths(applied, keyed);
+    // Only values conflict: list elements themselves are shared freely.
+    let differs =
+        |p: &Path| !p.last().is_some_and(|s| is_element(s)) && value_at(current, p) != value_at(applied, p);
     let mut conflicts = Vec::new();
     for m in &managers {
         if m.manager == manager && m.operation == "Apply" {
@@ -345,7 +426,7 @@ pub(crate) fn apply(
         }
         for p in &applied_set {
             for owned in &m.fields {
-                if overlaps(p, owned) && value_at(current, p) != value_at(applied, p) {
+                if overlaps(p, owned) && !owned.last().is_some_and(|s| is_element(s)) && differs(p) {
                     conflicts.push(Conflict {
                         manager: m.display(),
                         path: p.clone(),
@@ -362,9 +443,9 @@ pub(crate) fn apply(
         for m in managers.iter_mut() {
             if !(m.manager == manager && m.operation == "Apply") {
                 m.fields.retain(|owned| {
-                    !applied_set
-                        .iter()
-                        .any(|p| overlaps(p, owned) && value_at(current, p) != value_at(applied, p))
+                    !applied_set.iter().any(|p| {
+                        overlaps(p, owned) && !owned.last().is_some_and(|s| is_element(s)) && differs(p)
+                    })
                 });
             }
         }
@@ -375,7 +456,7 @@ pub(crate) fn apply(
         .map(|m| m.fields.clone())
         .unwrap_or_default();
     let mut merged = current.clone();
-    merge_into(&mut merged, applied);
+    merge_into(&mut merged, applied, keyed);
     // Fields this manager stopped applying and nobody else owns are removed.
     for p in previous.iter().filter(|p| !applied_set.contains(*p)) {
         let still_applied = applied_set.iter().any(|a| overlaps(a, p));
@@ -414,40 +495,78 @@ pub(crate) fn apply(
     Ok(merged)
 }
 
-/// Deep-merges `patch` into `target`: maps merge, everything else replaces.
-pub(crate) fn merge_into(target: &mut Value, patch: &Value) {
+/// Deep-merges `patch` into `target`: maps merge, keyed lists (with `keyed`)
+/// merge by element, everything else replaces.
+pub(crate) fn merge_into(target: &mut Value, patch: &Value, keyed: bool) {
     match (target, patch) {
         (Value::Object(t), Value::Object(p)) => {
             for (k, v) in p {
                 match t.get_mut(k) {
-                    Some(existing) if existing.is_object() && v.is_object() => merge_into(existing, v),
+                    Some(existing)
+                        if (existing.is_object() && v.is_object())
+                            || (keyed && existing.is_array() && v.is_array()) =>
+                    {
+                        merge_into(existing, v, keyed)
+                    }
                     _ => {
                         t.insert(k.clone(), v.clone());
                     }
                 }
             }
         }
+        (Value::Array(t), Value::Array(p)) if keyed => {
+            let all: Vec<Value> = t.iter().chain(p.iter()).cloned().collect();
+            match merge_key(&all) {
+                Some(key) => {
+                    for item in p {
+                        match t.iter_mut().find(|c| c.get(key) == item.get(key)) {
+                            Some(existing) => merge_into(existing, item, keyed),
+                            None => t.push(item.clone()),
+                        }
+                    }
+                }
+                None => *t = p.clone(),
+            }
+        }
         (t, p) => *t = p.clone(),
     }
 }
 
-/// Removes a path, then parents left empty.
+/// Removes a path (list elements by key), then parents left empty.
 pub(crate) fn remove_path(v: &mut Value, p: &[String]) {
-    if p.is_empty() {
+    let Some((first, rest)) = p.split_first() else {
         return;
-    }
-    if p.len() == 1 {
-        if let Some(m) = v.as_object_mut() {
-            m.remove(&p[0]);
+    };
+    if is_element(first) {
+        let Some(items) = v.as_array_mut() else { return };
+        let Ok(want) = serde_json::from_str::<Map<String, Value>>(&first[2..]) else {
+            return;
+        };
+        let Some(i) = items
+            .iter()
+            .position(|item| want.iter().all(|(k, w)| item.get(k) == Some(w)))
+        else {
+            return;
+        };
+        if rest.is_empty() {
+            items.remove(i);
+        } else {
+            remove_path(&mut items[i], rest);
         }
         return;
     }
-    if let Some(child) = v.get_mut(&p[0]) {
-        remove_path(child, &p[1..]);
-        if child.as_object().is_some_and(Map::is_empty)
-            && let Some(m) = v.as_object_mut()
-        {
-            m.remove(&p[0]);
+    if rest.is_empty() {
+        if let Some(m) = v.as_object_mut() {
+            m.remove(first);
+        }
+        return;
+    }
+    if let Some(child) = v.get_mut(first) {
+        remove_path(child, rest);
+        let empty =
+            child.as_object().is_some_and(Map::is_empty) || child.as_array().is_some_and(Vec::is_empty);
+        if empty && let Some(m) = v.as_object_mut() {
+            m.remove(first);
         }
     }
 }
@@ -694,7 +813,7 @@ mod tests {
     fn fields_v1_roundtrip() {
         let obj = json!({"apiVersion": "v1", "kind": "X", "metadata": {"name": "a", "labels": {"app": "x"}},
             "spec": {"mtls": {"mode": "STRICT"}, "list": [1, 2]}});
-        let set = leaf_paths(&obj);
+        let set = leaf_paths(&obj, false);
         let fv = to_fields_v1(&set, &BTreeSet::new());
         assert_eq!(
             fv,
@@ -714,14 +833,15 @@ mod tests {
             "v1",
             false,
             "t",
+            false,
         )
         .unwrap();
         let other =
             json!({"apiVersion": "v1", "kind": "X", "metadata": {"name": "a"}, "spec": {"mode": "DISABLE"}});
-        let err = apply(&a, &other, "two", "v1", false, "t").unwrap_err();
+        let err = apply(&a, &other, "two", "v1", false, "t", false).unwrap_err();
         assert_eq!(err[0].manager, "\"one\"");
         assert_eq!(path_string(&err[0].path), ".spec.mode");
-        let forced = apply(&a, &other, "two", "v1", true, "t").unwrap();
+        let forced = apply(&a, &other, "two", "v1", true, "t", false).unwrap();
         assert_eq!(forced["spec"]["mode"], "DISABLE");
         assert_eq!(forced["metadata"]["managedFields"].as_array().unwrap().len(), 1);
     }
@@ -736,10 +856,11 @@ mod tests {
             "v1",
             false,
             "t",
+            false,
         )
         .unwrap();
         let second = json!({"metadata": {"name": "a"}, "spec": {"a": 1}});
-        let m2 = apply(&m, &second, "one", "v1", false, "t").unwrap();
+        let m2 = apply(&m, &second, "one", "v1", false, "t", false).unwrap();
         assert_eq!(m2["spec"], json!({"a": 1}));
     }
 
@@ -756,6 +877,56 @@ mod tests {
             v,
             json!({"spec": {"containers": [{"name": "a", "image": "3", "ports": [{"containerPort": 80}]}]}})
         );
+    }
+
+    #[test]
+    fn keyed_lists_for_built_in_kinds() {
+        let base =
+            json!({"metadata": {"name": "d"}, "spec": {"containers": [{"name": "app", "image": "a:1"}]}});
+        let first = apply(
+            &json!({"metadata": {"name": "d"}}),
+            &base,
+            "one",
+            "v1",
+            false,
+            "t",
+            true,
+        )
+        .unwrap();
+        let fv = &first["metadata"]["managedFields"][0]["fieldsV1"];
+        assert_eq!(
+            fv["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"],
+            json!({".": {}, "f:image": {}, "f:name": {}})
+        );
+        // Another manager adds a sidecar without touching "app": no conflict, both kept.
+        let sidecar =
+            json!({"metadata": {"name": "d"}, "spec": {"containers": [{"name": "proxy", "image": "p:1"}]}});
+        let both = apply(&first, &sidecar, "two", "v1", false, "t", true).unwrap();
+        assert_eq!(both["spec"]["containers"].as_array().unwrap().len(), 2);
+        // Changing app's image as "two" conflicts with "one" on that field only.
+        let change =
+            json!({"metadata": {"name": "d"}, "spec": {"containers": [{"name": "app", "image": "a:2"}]}});
+        let err = apply(&both, &change, "two", "v1", false, "t", true).unwrap_err();
+        assert_eq!(path_string(&err[0].path), ".spec.containers[name=\"app\"].image");
+        // "two" stops applying its sidecar: the element goes away.
+        let dropped = apply(
+            &both,
+            &json!({"metadata": {"name": "d"}}),
+            "two",
+            "v1",
+            false,
+            "t",
+            true,
+        )
+        .unwrap();
+        let names: Vec<&str> = dropped["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["app"]);
+        assert_eq!(from_fields_v1(fv), leaf_paths(&base, true));
     }
 
     #[test]

@@ -3,15 +3,16 @@
 //! `kube-sim` speaks the real Kubernetes API over plain HTTP on
 //! `127.0.0.1`, well enough that the real `kubectl` (1.32) and kube-rs 5 work
 //! against it: discovery (legacy and aggregated), get/list (label and field
-//! selectors, `limit`/`continue` paging), watch, create, update, delete,
-//! merge/strategic/JSON patches, server-side apply with managed fields and
-//! conflicts, `dryRun=All`, Table and PartialObjectMetadata responses, RBAC
-//! with bearer tokens and impersonation, CRD schema and CEL validation, and
-//! `pods/exec` over WebSocket with scripted answers. Istio's CRDs ship with it
-//! (`crds/istio.yaml`).
+//! selectors, `limit`/`continue` paging), watch (also watch-list), create,
+//! update, delete, merge/strategic/JSON patches, server-side apply with
+//! managed fields and conflicts, `dryRun=All`, Table and PartialObjectMetadata
+//! responses, RBAC with bearer tokens and impersonation,
+//! SelfSubjectAccessReview (`kubectl auth can-i`), CRD schema and CEL
+//! validation, and `pods/exec` over WebSocket with scripted answers. Istio's
+//! CRDs ship with it (`crds/istio.yaml`).
 //!
 //! ```no_run
-//! use kube_sim::{Scenario, SimServer, User, Rule, ExecRule};
+//! use kube_sim::{ExecRule, Rule, Scenario, SimServer, User};
 //!
 //! let server = SimServer::start_background(
 //!     Scenario::lab()
@@ -24,46 +25,96 @@
 //! assert!(server.requests().iter().all(|r| !r.is_persisted_write()));
 //! ```
 //!
+//! ## API in one glance
+//! - [`Scenario`]: [`Scenario::lab`], [`Scenario::empty`],
+//!   [`Scenario::scale`]`(namespaces, pods, seed)`, then
+//!   [`Scenario::istio`]`(`[`IstioApi`]`)`, [`Scenario::load_yaml`],
+//!   [`Scenario::object`], [`Scenario::user`]`(`[`User`]`)`,
+//!   [`Scenario::exec_rule`]`(`[`ExecRule`]`)`, [`Scenario::exec_handler`]`(closure)`,
+//!   [`Scenario::pod_log`]`(`[`PodLog`]`)`.
+//! - [`SimServer`]: [`SimServer::start`] (async, current runtime),
+//!   [`SimServer::start_on`], [`SimServer::start_background`] (own thread and
+//!   runtime, for plain `#[test]`s); [`SimServer::url`],
+//!   [`SimServer::kubeconfig_yaml`], [`SimServer::write_kubeconfig`],
+//!   [`SimServer::token`], [`SimServer::requests`] ([`RequestRecord`]),
+//!   [`SimServer::clear_requests`], [`SimServer::cluster`]; dropping it stops
+//!   the server.
+//! - [`Cluster`]: direct object access by apiVersion/kind as
+//!   `serde_json::Value` ([`Cluster::get`], [`Cluster::list`], [`Cluster::put`], [`Cluster::put_yaml`],
+//!   [`Cluster::delete`], [`Cluster::count`], [`Cluster::resource_version`]).
+//!
+//! ## Credentials over plain HTTP
+//! kubectl (client-go) never sends a bearer token over plain HTTP, so
+//! [`SimServer::kubeconfig_yaml`] puts the token in the server URL as a path
+//! prefix too (`http://127.0.0.1:PORT/_token/TOKEN`); the server strips it
+//! and the request log shows the plain path. Clients that send an
+//! `Authorization: Bearer` header (kube-rs does) are identified by it.
+//!
 //! ## Scenarios
-//! [`Scenario::lab`] (the Istio workshop start), [`Scenario::empty`] and
-//! [`Scenario::scale`] (benchmark clusters), then [`Scenario::load_yaml`] for
-//! more manifests. Scenario YAML is ordinary multi-document Kubernetes YAML;
-//! pods in namespaces labelled `istio-injection=enabled` get the sidecar
-//! injected and every pod without a status gets a Running one. Two extra
-//! document kinds configure the sim itself:
+//! Scenario YAML is ordinary multi-document Kubernetes YAML (a `kind: List`
+//! works too). Namespaces and CRDs are created first, then everything else in
+//! file order. Pods in namespaces labelled `istio-injection=enabled` (or
+//! `istio.io/rev`) get Istio's sidecar injected (unless annotated
+//! `sidecar.istio.io/inject: "false"` or already injected), every pod gets a
+//! node and, without a status, a Running one with an IP; a given
+//! `creationTimestamp`/`uid` is kept. Two extra document kinds configure the
+//! sim itself:
 //!
 //! ```yaml
 //! apiVersion: kube-sim/v1
 //! kind: User
 //! name: alice
 //! token: alice-token
-//! groups: []
+//! groups: []                             # system:masters = administrator
 //! rules:
 //! - verbs: [get, list]
-//!   resources: [pods, peerauthentications]
+//!   resources: [pods, pods/exec, peerauthentications]
 //!   apiGroups: ["", security.istio.io]   # optional, default any
 //!   namespaces: [istioinaction]          # optional, default cluster-wide
 //! ---
 //! apiVersion: kube-sim/v1
 //! kind: ExecRules
 //! rules:
-//! - namespace: istioinaction
+//! - namespace: istioinaction             # all patterns are globs (* and ?), optional
 //!   pod: "sleep-*"
 //!   container: sleep
-//!   command: [curl, "-s*", "http://web-api*"]
-//!   prefix: false
+//!   command: [curl, "-s*", "http://web-api*"]   # one glob per argument
+//!   prefix: false                        # true: argv only has to start with command
 //!   stdout: "ok\n"
+//!   stderr: ""
 //!   exitCode: 0
+//! ---
+//! apiVersion: kube-sim/v1
+//! kind: Logs                             # what `kubectl logs` shows ([`PodLog`])
+//! logs:
+//! - namespace: istioinaction
+//!   pod: "web-api-*"
+//!   container: istio-proxy
+//!   text: "..."
 //! ```
 //!
 //! Exec requests go to the closures added with [`Scenario::exec_handler`]
-//! first (which may read the cluster through [`Cluster`]), then to the rules;
-//! anything else exits 127 with `sh: <cmd>: command not found`.
+//! first (in order; they may read the cluster through [`Cluster`] and return
+//! `None` to pass), then to the rules (first match); anything else exits 127
+//! with `sh: <cmd>: command not found`. A non-zero exit code reaches clients
+//! as the real `NonZeroExitCode` Status, so `kubectl exec` exits with it.
 //!
 //! ## Users
 //! The administrator is user `admin` with token [`ADMIN_TOKEN`] (group
 //! `system:masters`). Other users get exactly the [`Rule`]s they declare;
-//! everything else is 403 with the RBAC authorizer's message.
+//! everything else is 403 with the RBAC authorizer's message. The admin may
+//! impersonate (`kubectl --as=alice`).
+//!
+//! ## Known gaps
+//! Protobuf request bodies are decoded only for Namespace, ConfigMap and the
+//! SelfSubject reviews (what `kubectl create namespace|configmap` and
+//! `kubectl auth can-i` send); other typed protobuf writes get 415. In
+//! server-side apply, lists of built-in kinds are keyed by a guessed merge key
+//! (`name`, `containerPort`, `port`, `mountPath`) and lists of custom
+//! resources are atomic. No `portforward`, `attach` or `scale`; `pods/log`
+//! serves the fixed text of [`PodLog`] entries (no `follow`, `previous` or `tailLines`);
+//! controllers are not simulated beyond workload status following the spec;
+//! exec is WebSocket only (GET; kubectl's SPDY fallback is refused).
 
 mod cluster;
 mod exec;
@@ -82,7 +133,7 @@ pub mod tour;
 mod util;
 
 pub use cluster::{Cluster, SimError};
-pub use exec::{ExecHandlerFn, ExecRequest, ExecResponse, ExecRule};
+pub use exec::{ExecHandlerFn, ExecRequest, ExecResponse, ExecRule, PodLog};
 pub use mesh::SimulatedMesh;
 pub use scenario::{ADMIN_TOKEN, IstioApi, Rule, Scenario, User};
 pub use server::RequestRecord;
@@ -106,9 +157,9 @@ impl std::fmt::Debug for SimServer {
     }
 }
 
-fn build_app(scenario: &Scenario) -> Result<Arc<server::App>, SimError> {
+fn build_app(mut scenario: Scenario) -> Result<Arc<server::App>, SimError> {
     let cluster = Cluster::new(scenario.istio != IstioApi::None);
-    scenario::populate(&cluster, scenario)?;
+    scenario::populate(&cluster, &mut scenario)?;
     Ok(Arc::new(server::App {
         cluster,
         users: scenario.users.clone(),
@@ -129,7 +180,7 @@ impl SimServer {
 
     /// Starts on a given address, on the current tokio runtime.
     pub async fn start_on(scenario: Scenario, addr: SocketAddr) -> Result<SimServer, SimError> {
-        let app = build_app(&scenario)?;
+        let app = build_app(scenario)?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| SimError::new(format!("cannot listen on {addr}: {e}")))?;

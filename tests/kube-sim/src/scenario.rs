@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 use crate::cluster::{Cluster, SimError};
-use crate::exec::{ExecConfig, ExecHandlerFn, ExecRequest, ExecResponse, ExecRule};
+use crate::exec::{ExecConfig, ExecHandlerFn, ExecRequest, ExecResponse, ExecRule, PodLog};
 use crate::util::{self, SplitMix};
 
 /// The Istio definitions the cluster serves.
@@ -219,9 +219,19 @@ impl Scenario {
                             .map_err(|e| SimError::new(format!("invalid ExecRules: {e}")))?;
                         self.exec.rules.extend(r.rules);
                     }
+                    "Logs" => {
+                        #[derive(Deserialize)]
+                        #[serde(deny_unknown_fields)]
+                        struct Logs {
+                            logs: Vec<PodLog>,
+                        }
+                        let l: Logs = serde_json::from_value(body)
+                            .map_err(|e| SimError::new(format!("invalid Logs: {e}")))?;
+                        self.exec.logs.extend(l.logs);
+                    }
                     other => {
                         return Err(SimError::new(format!(
-                            "unknown kube-sim/v1 kind {other:?} (User, ExecRules)"
+                            "unknown kube-sim/v1 kind {other:?} (User, ExecRules, Logs)"
                         )));
                     }
                 }
@@ -251,6 +261,12 @@ impl Scenario {
     /// Adds an exec rule (rules are tried in order after the handlers).
     pub fn exec_rule(mut self, rule: ExecRule) -> Scenario {
         self.exec.rules.push(rule);
+        self
+    }
+
+    /// Sets what `kubectl logs` shows for matching containers (first match wins).
+    pub fn pod_log(mut self, log: PodLog) -> Scenario {
+        self.exec.logs.push(log);
         self
     }
 
@@ -324,7 +340,9 @@ impl Scenario {
                     .collect();
                 let replicas = (ns_pods - d * 4).min(4);
                 let created_at = util::rfc3339(base_time + rng.below(86_400 * 29) as i64);
-                s.docs.extend(deployment(&ns, &app, &hash, replicas, &created_at));
+                let uids = (uid_from(&mut rng), uid_from(&mut rng));
+                s.docs
+                    .extend(deployment(&ns, &app, &hash, replicas, &created_at, &uids));
                 s.docs.push(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": app, "namespace": ns,
                     "labels": {"app": app}, "creationTimestamp": created_at},
                     "spec": {"selector": {"app": app}, "ports": [{"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP"}]}}));
@@ -332,7 +350,7 @@ impl Scenario {
                     let suffix: String = (0..5)
                         .map(|_| b"bcdfghjklmnpqrstvwxz2456789"[rng.below(27) as usize] as char)
                         .collect();
-                    let mut pod = pod(&ns, &app, &hash, &suffix, &created_at);
+                    let mut pod = pod(&ns, &app, &hash, &suffix, &created_at, &uids.1);
                     if ambient {
                         pod["metadata"]["annotations"] = json!({"ambient.istio.io/redirection": "enabled"});
                     }
@@ -385,7 +403,28 @@ fn istio_system_docs() -> Vec<Value> {
     .collect()
 }
 
-fn deployment(ns: &str, app: &str, hash: &str, replicas: usize, created_at: &str) -> [Value; 2] {
+/// A deterministic v4-style UID.
+fn uid_from(rng: &mut SplitMix) -> String {
+    let (a, b) = (rng.next_u64(), rng.next_u64());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | ((b >> 48) & 0x3fff),
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// A Deployment and its ReplicaSet; `uids` = (deployment, replicaset).
+fn deployment(
+    ns: &str,
+    app: &str,
+    hash: &str,
+    replicas: usize,
+    created_at: &str,
+    uids: &(String, String),
+) -> [Value; 2] {
     let template = json!({"metadata": {"labels": {"app": app, "version": "v1"}},
         "spec": {"serviceAccountName": app, "containers": [{"name": app, "image": format!("registry.example/{app}:1.0"),
             "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]}]}});
@@ -395,16 +434,16 @@ fn deployment(ns: &str, app: &str, hash: &str, replicas: usize, created_at: &str
         "updatedReplicas": replicas, "observedGeneration": 1});
     [
         json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": app, "namespace": ns, "labels": {"app": app}, "creationTimestamp": created_at,
+            "metadata": {"name": app, "namespace": ns, "uid": uids.0, "labels": {"app": app}, "creationTimestamp": created_at,
                 "annotations": {"deployment.kubernetes.io/revision": "1"}},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": app}}, "template": template},
             "status": status}),
         json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {"name": format!("{app}-{hash}"), "namespace": ns, "creationTimestamp": created_at,
+            "metadata": {"name": format!("{app}-{hash}"), "namespace": ns, "uid": uids.1, "creationTimestamp": created_at,
                 "labels": {"app": app, "version": "v1", "pod-template-hash": hash},
                 "annotations": {"deployment.kubernetes.io/revision": "1"},
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": app,
-                    "uid": "00000000-0000-4000-8000-000000000000", "controller": true, "blockOwnerDeletion": true}]},
+                    "uid": uids.0, "controller": true, "blockOwnerDeletion": true}]},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": app, "pod-template-hash": hash}},
                 "template": rs_template},
             "status": {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas,
@@ -412,18 +451,31 @@ fn deployment(ns: &str, app: &str, hash: &str, replicas: usize, created_at: &str
     ]
 }
 
-fn pod(ns: &str, app: &str, hash: &str, suffix: &str, created_at: &str) -> Value {
+fn pod(ns: &str, app: &str, hash: &str, suffix: &str, created_at: &str, rs_uid: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": format!("{app}-{hash}-{suffix}"), "namespace": ns, "creationTimestamp": created_at,
             "labels": {"app": app, "version": "v1", "pod-template-hash": hash},
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{app}-{hash}"),
-                "uid": format!("00000000-0000-4000-8000-{:012x}", hash.len()), "controller": true, "blockOwnerDeletion": true}]},
+                "uid": rs_uid, "controller": true, "blockOwnerDeletion": true}]},
         "spec": {"serviceAccountName": app, "containers": [{"name": app, "image": format!("registry.example/{app}:1.0"),
             "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]}]}})
 }
 
 /// Loads a scenario's objects into a fresh cluster: namespaces and CRDs first.
-pub(crate) fn populate(cluster: &Cluster, scenario: &Scenario) -> Result<(), SimError> {
+pub(crate) fn populate(cluster: &Cluster, scenario: &mut Scenario) -> Result<(), SimError> {
+    cluster
+        .state
+        .loading
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let result = populate_inner(cluster, scenario);
+    cluster
+        .state
+        .loading
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    result
+}
+
+fn populate_inner(cluster: &Cluster, scenario: &mut Scenario) -> Result<(), SimError> {
     if scenario.istio != IstioApi::None {
         let crds: Vec<Value> = serde_saphyr::from_multiple(ISTIO_CRDS)
             .map_err(|e| SimError::new(format!("crds/istio.yaml: {e}")))?;
@@ -431,7 +483,7 @@ pub(crate) fn populate(cluster: &Cluster, scenario: &Scenario) -> Result<(), Sim
             if scenario.istio == IstioApi::V1beta1Only {
                 restrict_to_v1beta1(&mut crd);
             }
-            cluster.put(crd)?;
+            cluster.put_inner(crd)?;
         }
     }
     let rank = |d: &Value| match util::str_at(d, "/kind") {
@@ -439,24 +491,24 @@ pub(crate) fn populate(cluster: &Cluster, scenario: &Scenario) -> Result<(), Sim
         "CustomResourceDefinition" => 1,
         _ => 2,
     };
-    let mut order: Vec<&Value> = scenario.docs.iter().collect();
-    order.sort_by_key(|d| rank(d));
-    for doc in order {
-        let mut d = doc.clone();
+    let mut docs = std::mem::take(&mut scenario.docs);
+    // Stable: namespaces, then CRDs, then everything else in file order.
+    docs.sort_by_key(|d| rank(d));
+    for mut d in docs {
         if scenario.istio == IstioApi::V1beta1Only {
             downgrade_istio_version(&mut d);
         }
         if scenario.istio == IstioApi::None && util::str_at(&d, "/apiVersion").contains(".istio.io/") {
             continue;
         }
-        cluster.put(d).map_err(|e| SimError {
+        let what = format!(
+            "{} {}",
+            util::str_at(&d, "/kind"),
+            util::str_at(&d, "/metadata/name")
+        );
+        cluster.put_inner(d).map_err(|e| SimError {
             code: e.code,
-            message: format!(
-                "loading {} {}: {}",
-                util::str_at(doc, "/kind"),
-                util::str_at(doc, "/metadata/name"),
-                e.message
-            ),
+            message: format!("loading {what}: {}", e.message),
         })?;
     }
     Ok(())

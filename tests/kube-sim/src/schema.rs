@@ -74,11 +74,11 @@ pub(crate) fn validate(
         let validator = cel.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(errors) = validator.validate_compiled(compiled, obj, old) {
             for e in errors.iter() {
-                let ty = value_type_at(obj, &e.field_path);
+                let (field, ty) = locate(schema, obj, &e.field_path);
                 out.causes.push(Cause {
                     reason: "FieldValueInvalid",
                     message: format!("Invalid value: \"{ty}\": {}", e.message),
-                    field: e.field_path.clone(),
+                    field,
                 });
             }
         }
@@ -86,15 +86,49 @@ pub(crate) fn validate(
     out
 }
 
-fn value_type_at(obj: &Value, path: &str) -> &'static str {
-    let mut cur = obj;
-    for seg in path.split('.').filter(|s| !s.is_empty()) {
-        match cur.get(seg) {
-            Some(v) => cur = v,
-            None => return "object",
+/// Turns a dotted path from the CEL validator into the API server's form
+/// (map keys in brackets: `spec.selector.matchLabels[app]`, keys may contain
+/// dots) and finds the schema type at it.
+fn locate(schema: &Value, obj: &Value, dotted: &str) -> (String, &'static str) {
+    let segs: Vec<&str> = dotted.split('.').filter(|s| !s.is_empty()).collect();
+    let (mut sch, mut cur, mut out, mut i) = (schema, obj, String::new(), 0);
+    while i < segs.len() {
+        let seg = segs[i];
+        if let Some(next) = sch.get("properties").and_then(|p| p.get(seg)) {
+            out.push_str(if out.is_empty() { "" } else { "." });
+            out.push_str(seg);
+            sch = next;
+            cur = cur.get(seg).unwrap_or(&Value::Null);
+            i += 1;
+        } else if let Some(next) = sch.get("additionalProperties").filter(|a| a.is_object()) {
+            // The key is the longest run of segments that names an entry.
+            let mut key = seg.to_string();
+            let mut j = i + 1;
+            while cur.get(&key).is_none() && j < segs.len() {
+                key = format!("{key}.{}", segs[j]);
+                j += 1;
+            }
+            out.push_str(&format!("[{key}]"));
+            sch = next;
+            cur = cur.get(&key).unwrap_or(&Value::Null);
+            i = j;
+        } else {
+            return (dotted.to_string(), type_name(cur));
         }
     }
-    type_name(cur)
+    let ty = sch.get("type").and_then(Value::as_str).map_or_else(
+        || type_name(cur),
+        |t| match t {
+            "object" => "object",
+            "array" => "array",
+            "string" => "string",
+            "integer" => "integer",
+            "number" => "number",
+            "boolean" => "boolean",
+            _ => type_name(cur),
+        },
+    );
+    (out, ty)
 }
 
 fn walk(schema: &Value, v: &mut Value, path: &str, out: &mut Outcome) {

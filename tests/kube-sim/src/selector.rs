@@ -134,8 +134,36 @@ const FIELDS: &[(&str, &str)] = &[
     ("reason", "/reason"),
 ];
 
+/// The small projection of an object that selectors read (kept next to the
+/// stored JSON so lists can filter without parsing every object).
+pub(crate) fn index_of(v: &Value) -> Value {
+    let mut out = serde_json::json!({"apiVersion": v.get("apiVersion").cloned().unwrap_or(Value::Null), "metadata": {}});
+    for key in ["name", "namespace", "labels", "resourceVersion"] {
+        if let Some(x) = v.pointer(&format!("/metadata/{key}")) {
+            out["metadata"][key] = x.clone();
+        }
+    }
+    for (_, ptr) in FIELDS {
+        if ptr.starts_with("/metadata/") {
+            continue;
+        }
+        if let Some(x) = v.pointer(ptr).filter(|x| x.is_string()) {
+            let parts: Vec<&str> = ptr.trim_start_matches('/').split('/').collect();
+            let mut cur = &mut out;
+            for p in &parts[..parts.len() - 1] {
+                if !cur.get(*p).is_some_and(Value::is_object) {
+                    cur[*p] = serde_json::json!({});
+                }
+                cur = &mut cur[*p];
+            }
+            cur[parts[parts.len() - 1]] = x.clone();
+        }
+    }
+    out
+}
+
 impl FieldSelector {
-    pub fn parse(s: &str, kind: &str) -> Result<FieldSelector, ApiError> {
+    pub fn parse(s: &str) -> Result<FieldSelector, ApiError> {
         let mut out = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, neg, v) = if let Some((k, v)) = part.split_once("!=") {
@@ -151,7 +179,6 @@ impl FieldSelector {
             };
             let k = k.trim();
             if !FIELDS.iter().any(|(f, _)| *f == k) {
-                let _ = kind;
                 return Err(ApiError::bad_request(format!("field label not supported: {k}")));
             }
             out.push((k.to_string(), neg, v.trim().to_string()));
@@ -198,16 +225,8 @@ mod tests {
     #[test]
     fn field_selectors() {
         let o = json!({"metadata": {"name": "a", "namespace": "n"}, "status": {"phase": "Running"}});
-        assert!(
-            FieldSelector::parse("metadata.name=a", "Pod")
-                .unwrap()
-                .matches(&o)
-        );
-        assert!(
-            !FieldSelector::parse("status.phase!=Running", "Pod")
-                .unwrap()
-                .matches(&o)
-        );
-        assert!(FieldSelector::parse("spec.bogus=1", "Pod").is_err());
+        assert!(FieldSelector::parse("metadata.name=a").unwrap().matches(&o));
+        assert!(!FieldSelector::parse("status.phase!=Running").unwrap().matches(&o));
+        assert!(FieldSelector::parse("spec.bogus=1").is_err());
     }
 }

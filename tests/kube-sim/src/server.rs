@@ -52,9 +52,10 @@ pub struct RequestRecord {
     pub status: u16,
     /// The client's User-Agent.
     pub user_agent: String,
-    /// The client's Accept header (e.g. `...;as=PartialObjectMetadataList;...` for
-    /// metadata-only lists, `...;as=Table;...` for kubectl's tables).
+    /// The Accept header (tells Table, PartialObjectMetadata and plain JSON requests apart).
     pub accept: String,
+    /// The Content-Type of the body (patch type for PATCH).
+    pub content_type: String,
 }
 
 impl RequestRecord {
@@ -310,12 +311,8 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, req: Request) -> Respons
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string(),
-        accept: parts
-            .headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string(),
+        accept: accept(&parts.headers),
+        content_type: header_str(&parts.headers, header::CONTENT_TYPE),
         ..Default::default()
     };
     let query = Query(parse_query(&rec.query));
@@ -332,7 +329,11 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, req: Request) -> Respons
         Err(e) => error_response(&e),
         Ok(id) => {
             rec.user = id.name.clone();
-            let is_exec = parts.uri.path().ends_with("/exec") || parts.uri.path().ends_with("/attach");
+            let is_exec = parse_target(&rec.path).is_some_and(|t| {
+                t.group.is_empty()
+                    && t.plural == "pods"
+                    && matches!(t.sub.as_deref(), Some("exec" | "attach"))
+            });
             if is_exec {
                 exec_request(&app, &id, &mut parts, &query, &mut rec).await
             } else {
@@ -344,6 +345,14 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, req: Request) -> Respons
     rec.status = response.status().as_u16();
     app.log.lock().unwrap_or_else(|e| e.into_inner()).push(rec);
     response
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
 }
 
 fn accept(headers: &HeaderMap) -> String {
@@ -758,6 +767,7 @@ async fn resource_request(
         .unwrap_or("")
         .to_string();
     match verb {
+        "get" if target.sub.as_deref() == Some("log") => pod_log(app, t, ns_str, name, query),
         "get" => {
             let obj = cluster
                 .get_obj(t, ns_str, name)
@@ -863,8 +873,8 @@ async fn resource_request(
             let (items, _, _) = cluster.list_page(t, ns, None, None, |o| sel.matches(o));
             let mut deleted = Vec::new();
             for item in items {
-                let n = util::str_at(&item, "/metadata/name").to_string();
-                let ins = util::str_at(&item, "/metadata/namespace").to_string();
+                let n = util::str_at(&item.index, "/metadata/name").to_string();
+                let ins = util::str_at(&item.index, "/metadata/namespace").to_string();
                 if let Ok(o) = cluster.delete_obj(t, &ins, &n, rec.dry_run) {
                     deleted.push(present(&o, t, version));
                 }
@@ -879,6 +889,47 @@ async fn resource_request(
             "the server does not allow this method on the requested resource",
         )),
     }
+}
+
+/// `pods/log`: the scripted text for the container.
+fn pod_log(app: &App, t: &ResourceType, ns: &str, name: &str, query: &Query) -> Result<Response, ApiError> {
+    let pod = app
+        .cluster
+        .get_obj(t, ns, name)
+        .ok_or_else(|| ApiError::not_found(t, name))?;
+    let names = |key: &str| -> Vec<String> {
+        pod.pointer(&format!("/spec/{key}"))
+            .and_then(Value::as_array)
+            .map(|cs| cs.iter().map(|c| util::str_at(c, "/name").to_string()).collect())
+            .unwrap_or_default()
+    };
+    let (containers, inits) = (names("containers"), names("initContainers"));
+    let container = match query.get("container").filter(|c| !c.is_empty()) {
+        Some(c) => c.to_string(),
+        None if containers.len() == 1 => containers[0].clone(),
+        None => {
+            let mut msg = format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                containers.join(" ")
+            );
+            if !inits.is_empty() {
+                msg.push_str(&format!(" or one of the init containers: [{}]", inits.join(" ")));
+            }
+            return Err(ApiError::bad_request(msg));
+        }
+    };
+    if !containers.contains(&container) && !inits.contains(&container) {
+        return Err(ApiError::bad_request(format!(
+            "container {container} is not valid for pod {name}"
+        )));
+    }
+    let text = app
+        .exec
+        .logs
+        .iter()
+        .find(|l| l.matches(ns, name, &container))
+        .map_or("", |l| l.text.as_str());
+    Ok(bytes_response(200, "text/plain", text.as_bytes().to_vec()))
 }
 
 fn parse_body(body: &[u8], ct: &str) -> Result<Value, ApiError> {
@@ -912,7 +963,7 @@ fn list(
     accept: &str,
 ) -> Result<Response, ApiError> {
     let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))?;
-    let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""), &t.kind)?;
+    let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))?;
     let limit = match query.get("limit") {
         Some(l) if !l.is_empty() => Some(
             l.parse::<usize>()
@@ -940,8 +991,9 @@ fn list(
         let include = query.get("includeObject").unwrap_or("Metadata");
         let rows: Vec<Value> = items
             .iter()
-            .map(|o| {
-                let obj = present(o, t, version);
+            .map(|e| {
+                let mut obj = e.value();
+                obj["apiVersion"] = json!(api_version);
                 json!({"cells": table::cells(t, &obj), "object": table::row_object(&obj, include)})
             })
             .collect();
@@ -958,7 +1010,7 @@ fn list(
     } else {
         (t.list_kind.clone(), api_version.clone())
     };
-    // Serialize straight from the shared objects, without copying the list.
+    // Copy the stored JSON text straight into the response.
     let mut out = Vec::with_capacity(items.len() * 2048 + 256);
     out.extend_from_slice(format!("{{\"kind\":{kind:?},\"apiVersion\":{av:?},\"metadata\":").as_bytes());
     serde_json::to_writer(&mut out, &meta).map_err(|e| ApiError::new(500, "InternalError", e.to_string()))?;
@@ -968,14 +1020,17 @@ fn list(
             out.push(b',');
         }
         let res = if metadata_only {
-            let mut m = table::metadata_only(o);
+            let mut m = table::metadata_only(&o.value());
             m["apiVersion"] = json!(api_version);
             m["kind"] = json!(t.kind);
             serde_json::to_writer(&mut out, &m)
-        } else if util::str_at(o, "/apiVersion") == api_version {
-            serde_json::to_writer(&mut out, &**o)
+        } else if util::str_at(&o.index, "/apiVersion") == api_version {
+            out.extend_from_slice(o.json());
+            Ok(())
         } else {
-            serde_json::to_writer(&mut out, &present(o, t, version))
+            let mut v = o.value();
+            v["apiVersion"] = json!(api_version);
+            serde_json::to_writer(&mut out, &v)
         };
         res.map_err(|e| ApiError::new(500, "InternalError", e.to_string()))?;
     }
@@ -991,7 +1046,7 @@ fn watch(
     accept: &str,
 ) -> Result<Response, ApiError> {
     let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))?;
-    let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""), &t.kind)?;
+    let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))?;
     let timeout = query
         .get("timeoutSeconds")
         .and_then(|s| s.parse::<u64>().ok())
@@ -1010,11 +1065,12 @@ fn watch(
     };
     let mut initial: Vec<(&'static str, Arc<Value>)> = Vec::new();
     let mut last_rv;
-    if rv_param.is_empty() || rv_param == "0" {
+    let send_initial = query.flag("sendInitialEvents");
+    if rv_param.is_empty() || rv_param == "0" || send_initial {
         let (items, _, rv) = app
             .cluster
             .list_page(t, target.namespace.as_deref(), None, None, &matches);
-        initial.extend(items.into_iter().map(|o| ("ADDED", o)));
+        initial.extend(items.into_iter().map(|o| ("ADDED", Arc::new(o.value()))));
         last_rv = rv;
     } else {
         let since: u64 = rv_param
@@ -1038,6 +1094,8 @@ fn watch(
         }
     }
     let (tx, out_rx) = tokio::sync::mpsc::channel::<Bytes>(256);
+    let bookmark_kind = t.kind.clone();
+    let bookmark_av = t.api_version(&target.version);
     let as_table = accept.contains("as=Table");
     let include = query.get("includeObject").unwrap_or("Metadata").to_string();
     let mut first = true;
@@ -1064,6 +1122,17 @@ fn watch(
     tokio::spawn(async move {
         for (k, o) in &initial {
             if tx.send(encode(k, o)).await.is_err() {
+                return;
+            }
+        }
+        if send_initial {
+            // Watch-list: a bookmark marks the end of the initial state.
+            let mut line = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": {
+                "kind": bookmark_kind, "apiVersion": bookmark_av,
+                "metadata": {"resourceVersion": last_rv.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}}}}))
+            .unwrap_or_default();
+            line.push(b'\n');
+            if tx.send(Bytes::from(line)).await.is_err() {
                 return;
             }
         }
@@ -1257,8 +1326,9 @@ async fn run_exec(app: Arc<App>, socket: WebSocket, mut req: ExecRequest, want_s
             reason: "".into(),
         })))
         .await;
-    // Drain until the client closes, so it reads everything.
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+    // Drain until the client closes: closing with its input unread would
+    // reset the connection and could lose the frames above.
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(Ok(m)) = stream.next().await {
             if matches!(m, Message::Close(_)) {
                 break;

@@ -266,6 +266,28 @@ async fn invalid_policy_is_422_with_causes() {
     );
     assert_eq!(details.causes[0].field, "spec");
     assert_eq!(details.causes[0].reason, "FieldValueInvalid");
+    let mut wildcard = pa("wild", "STRICT");
+    wildcard.data["spec"]["selector"] = json!({"matchLabels": {"app.kubernetes.io/name": "web-*"}});
+    let Err(kube::Error::Api(status)) = api.create(&PostParams::default(), &wildcard).await else {
+        panic!()
+    };
+    assert_eq!(
+        status.message,
+        "PeerAuthentication.security.istio.io \"wild\" is invalid: spec.selector.matchLabels[app.kubernetes.io/name]: Invalid value: \"string\": wildcard not allowed in label value match"
+    );
+    wildcard.data["spec"]["selector"] = json!({"matchLabels": {"app*": "web"}});
+    let Err(kube::Error::Api(status)) = api.create(&PostParams::default(), &wildcard).await else {
+        panic!()
+    };
+    assert_eq!(
+        status.details.unwrap().causes[0].field,
+        "spec.selector.matchLabels"
+    );
+    assert!(
+        status
+            .message
+            .ends_with("Invalid value: \"object\": wildcard not allowed in label key match")
+    );
     bad.data["spec"]["selector"] = json!({"matchLabels": {"app": "web-api"}});
     api.create(&PostParams::default(), &bad).await.unwrap();
 }
@@ -302,6 +324,11 @@ async fn list_metadata_pages_through_pods() {
         reqs.iter()
             .filter(|r| r.resource == "pods")
             .all(|r| r.query_param("limit").as_deref() == Some("250"))
+    );
+    assert!(
+        reqs.iter()
+            .filter(|r| r.resource == "pods")
+            .all(|r| r.accept.contains("as=PartialObjectMetadataList"))
     );
 }
 
@@ -431,4 +458,162 @@ async fn exec_returns_stdout_and_exit_status() {
             .contains("container nope is not valid for pod sleep-84c7d5f9b6-h5t2v"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn watch_metadata_and_exec_into_a_pending_pod() {
+    use futures_util::StreamExt;
+    use kube::api::WatchParams;
+    use kube::core::WatchEvent;
+    let server = SimServer::start(Scenario::lab()).await.unwrap();
+    let client = client(&server, "admin").await;
+    let api = pa_api(&client, "istioinaction", "v1");
+    let list = api.list(&ListParams::default()).await.unwrap();
+    let rv = list.metadata.resource_version.unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(5), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    api.create(&PostParams::default(), &pa("default", "STRICT"))
+        .await
+        .unwrap();
+    match stream.next().await.unwrap().unwrap() {
+        WatchEvent::Added(o) => assert_eq!(o.metadata.name.as_deref(), Some("default")),
+        other => panic!("unexpected {other:?}"),
+    }
+    api.delete("default", &DeleteParams::default()).await.unwrap();
+    match stream.next().await.unwrap().unwrap() {
+        WatchEvent::Deleted(o) => assert_eq!(o.data["spec"]["mtls"]["mode"], "STRICT"),
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // Watch-list (streaming lists): initial state, then the end bookmark.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "istioinaction");
+    let mut stream = pods
+        .watch(&WatchParams::streaming_lists().timeout(5), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let mut added = 0;
+    loop {
+        match stream.next().await.unwrap().unwrap() {
+            WatchEvent::Added(_) => added += 1,
+            WatchEvent::Bookmark(b) => {
+                assert_eq!(b.metadata.annotations["k8s.io/initial-events-end"], "true");
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(added, 4);
+
+    let meta = pods.get_metadata("web-api-7c8d9f6b4d-x2k8p").await.unwrap();
+    assert_eq!(meta.metadata.labels.unwrap()["app"], "web-api");
+
+    server
+        .cluster()
+        .put(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "pending", "namespace": "istioinaction"},
+            "spec": {"containers": [{"name": "app", "image": "x"}]}, "status": {"phase": "Pending"}}))
+        .unwrap();
+    let Err(err) = pods
+        .exec("pending", ["true"], &AttachParams::default().container("app"))
+        .await
+    else {
+        panic!("exec into a pending pod succeeded")
+    };
+    assert!(err.to_string().contains("container not found (\"app\")"), "{err}");
+}
+
+#[tokio::test]
+async fn destination_rules_are_validated_too() {
+    let server = SimServer::start(Scenario::lab()).await.unwrap();
+    let client = client(&server, "admin").await;
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("networking.istio.io", "v1", "DestinationRule"),
+        "destinationrules",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(client, "istioinaction", &ar);
+    let dr = |spec: serde_json::Value| -> DynamicObject {
+        serde_json::from_value(
+            json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+            "metadata": {"name": "web-api"}, "spec": spec}),
+        )
+        .unwrap()
+    };
+    let message = |r: Result<DynamicObject, kube::Error>| match r {
+        Err(kube::Error::Api(s)) => s.message,
+        other => panic!("expected an API error, got {other:?}"),
+    };
+    assert_eq!(
+        message(
+            api.create(
+                &PostParams::default(),
+                &dr(json!({"host": "web-api", "trafficPolicy": {"tls": {"mode": "FOO"}}}))
+            )
+            .await
+        ),
+        "DestinationRule.networking.istio.io \"web-api\" is invalid: spec.trafficPolicy.tls.mode: Unsupported value: \"FOO\": supported values: \"DISABLE\", \"SIMPLE\", \"MUTUAL\", \"ISTIO_MUTUAL\""
+    );
+    assert_eq!(
+        message(
+            api.create(&PostParams::default(), &dr(json!({"trafficPolicy": {}})))
+                .await
+        ),
+        "DestinationRule.networking.istio.io \"web-api\" is invalid: spec.host: Required value"
+    );
+    let timeout = dr(
+        json!({"host": "web-api", "trafficPolicy": {"connectionPool": {"tcp": {"connectTimeout": "0s"}}}}),
+    );
+    assert!(
+        message(api.create(&PostParams::default(), &timeout).await)
+            .ends_with("must be a valid duration greater than 1ms"),
+    );
+    let ok = dr(
+        json!({"host": "web-api", "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"},
+        "portLevelSettings": [{"port": {"number": 8080}, "tls": {"mode": "DISABLE"}}]}}),
+    );
+    let created = api.create(&PostParams::default(), &ok).await.unwrap();
+    assert_eq!(
+        created.data["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]["mode"],
+        "DISABLE"
+    );
+}
+
+#[tokio::test]
+async fn discovery_reflects_the_istio_mode() {
+    use kube::discovery::{Discovery, Scope, verbs};
+    for (mode, preferred, served) in [
+        (kube_sim::IstioApi::V1, Some("v1"), vec!["v1", "v1beta1"]),
+        (kube_sim::IstioApi::V1beta1Only, Some("v1beta1"), vec!["v1beta1"]),
+        (kube_sim::IstioApi::None, None, vec![]),
+    ] {
+        let server = SimServer::start(Scenario::lab().istio(mode)).await.unwrap();
+        let client = client(&server, "admin").await;
+        let discovery = Discovery::new(client).run().await.unwrap();
+        let group = discovery.get("security.istio.io");
+        assert_eq!(
+            group
+                .map(|g| g.preferred_version_or_latest().to_string())
+                .as_deref(),
+            preferred,
+            "{mode:?}"
+        );
+        if let Some(g) = group {
+            assert_eq!(g.versions().collect::<Vec<_>>(), served, "{mode:?}");
+            let (ar, caps) = g.recommended_kind("PeerAuthentication").unwrap();
+            assert_eq!(ar.plural, "peerauthentications");
+            assert_eq!(caps.scope, Scope::Namespaced);
+            assert!(caps.supports_operation(verbs::PATCH));
+        }
+        let core = discovery.get("").unwrap();
+        assert!(core.recommended_kind("Pod").is_some());
+        assert!(
+            discovery
+                .get("apps")
+                .unwrap()
+                .recommended_kind("Deployment")
+                .is_some()
+        );
+    }
 }

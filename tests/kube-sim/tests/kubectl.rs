@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Kubectl, have_kubectl};
-use kube_sim::{ExecResponse, ExecRule, Rule, Scenario, SimServer, User};
+use kube_sim::{ExecResponse, ExecRule, IstioApi, Rule, Scenario, SimServer, User};
 use serde_json::json;
 
 const PA_STRICT: &str = "apiVersion: security.istio.io/v1
@@ -310,6 +310,10 @@ fn exec_runs_the_scripted_command_and_propagates_the_exit_code() {
         return;
     }
     let scenario = Scenario::lab()
+        .exec_handler(|req, _| {
+            // `wc -c` counts what kubectl streamed to stdin.
+            (req.command == ["wc", "-c"]).then(|| ExecResponse::ok(format!("{}\n", req.stdin.len())))
+        })
         .exec_handler(|req, cluster| {
             // A tiny "mesh": curl answers with the target's pod count.
             if req.command.first().map(String::as_str) != Some("curl") {
@@ -347,6 +351,22 @@ fn exec_runs_the_scripted_command_and_propagates_the_exit_code() {
         r.stdout,
         "http://web-api:8080/ from sleep-84c7d5f9b6-h5t2v (4 pods)\n"
     );
+    let r = k.run_stdin(
+        &[
+            "exec",
+            "-i",
+            "-n",
+            "istioinaction",
+            "deploy/sleep",
+            "-c",
+            "sleep",
+            "--",
+            "wc",
+            "-c",
+        ],
+        Some("twelve bytes"),
+    );
+    assert_eq!((r.code, r.stdout.as_str()), (0, "12\n"), "{r:?}");
     let r = k.run(&[
         "exec",
         "-n",
@@ -370,7 +390,7 @@ fn exec_runs_the_scripted_command_and_propagates_the_exit_code() {
         "nslookup",
         "web-api",
     ]);
-    assert_eq!(r.code, 127);
+    assert_eq!(r.code, 127, "{r:?}");
     assert!(r.stderr.starts_with("sh: nslookup: command not found"), "{r:?}");
     let r = k.run(&[
         "exec",
@@ -393,12 +413,12 @@ fn exec_runs_the_scripted_command_and_propagates_the_exit_code() {
         .filter(|r| r.subresource == "exec")
         .collect();
     // kubectl retries a failed WebSocket upgrade over SPDY, so the bad
-    // container shows up once or twice; the three commands ran once each.
+    // container shows up once or twice; the four commands ran once each.
     assert!(
-        execs[..3].iter().all(|e| e.status == 101 && e.method == "GET"),
+        execs[..4].iter().all(|e| e.status == 101 && e.method == "GET"),
         "{execs:#?}"
     );
-    assert!(execs[3..].iter().all(|e| e.status == 400), "{execs:#?}");
+    assert!(execs[4..].iter().all(|e| e.status == 400), "{execs:#?}");
     assert_eq!(execs[0].query_param("container").as_deref(), Some("sleep"));
 }
 
@@ -650,14 +670,214 @@ fn get_watch_streams_table_rows() {
             "default",
         )
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // Read lines as kubectl prints them, until the DELETED row (or a timeout).
+    let mut child = child;
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(10)) {
+        let done = line.starts_with("DELETED");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
     let _ = std::process::Command::new("kill")
         .arg(child.id().to_string())
         .status();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let rows: Vec<Vec<&str>> = stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    let _ = child.wait();
+    let rows: Vec<Vec<&str>> = lines.iter().map(|l| l.split_whitespace().collect()).collect();
+    let stdout = lines.join("\n");
     assert_eq!(rows[0], ["EVENT", "NAME", "MODE", "AGE"], "{stdout}");
     assert_eq!(rows[1][..3], ["ADDED", "default", "STRICT"], "{stdout}");
     assert_eq!(rows[2][..3], ["DELETED", "default", "STRICT"], "{stdout}");
+}
+
+#[test]
+fn istio_api_modes_shape_discovery() {
+    if !have_kubectl("istio_api_modes_shape_discovery") {
+        return;
+    }
+    let versions = |mode: IstioApi| -> (Vec<String>, String) {
+        let server = SimServer::start_background(Scenario::lab().istio(mode)).expect("start");
+        let k = Kubectl::new(&server, "admin");
+        let r = k.run(&["api-versions"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        let pods = k
+            .run(&["get", "pods", "-n", "istioinaction", "--no-headers"])
+            .stdout;
+        (
+            r.stdout
+                .lines()
+                .filter(|l| l.contains("istio.io"))
+                .map(str::to_string)
+                .collect(),
+            pods,
+        )
+    };
+    let (v1, pods) = versions(IstioApi::V1);
+    for gv in [
+        "security.istio.io/v1",
+        "security.istio.io/v1beta1",
+        "networking.istio.io/v1alpha3",
+        "telemetry.istio.io/v1alpha1",
+    ] {
+        assert!(v1.contains(&gv.to_string()), "{gv} in {v1:?}");
+    }
+    assert!(
+        pods.lines().all(|l| l.contains("2/2")),
+        "sidecars injected: {pods}"
+    );
+    let (old, _) = versions(IstioApi::V1beta1Only);
+    assert!(old.contains(&"security.istio.io/v1beta1".to_string()));
+    assert!(!old.iter().any(|gv| gv.ends_with("/v1")), "{old:?}");
+    let (none, pods) = versions(IstioApi::None);
+    assert!(none.is_empty(), "{none:?}");
+    assert!(
+        pods.lines().all(|l| l.contains("1/1")),
+        "no injection without Istio: {pods}"
+    );
+}
+
+#[test]
+fn unknown_fields_follow_field_validation() {
+    if !have_kubectl("unknown_fields_follow_field_validation") {
+        return;
+    }
+    let server = lab();
+    let k = Kubectl::new(&server, "admin");
+    let file = k.file("unknown.yaml", &PA_STRICT.replace("spec:\n", "spec:\n  foo: 1\n"));
+    let r = k.run(&["apply", "--server-side", "-f", &file]);
+    assert_eq!(
+        r.stderr.trim(),
+        "Error from server (BadRequest): failed to create typed patch object (istioinaction/default; security.istio.io/v1, Kind=PeerAuthentication): .spec.foo: field not declared in schema"
+    );
+    let r = k.run(&["apply", "-f", &file]);
+    assert!(
+        r.stderr.contains("PeerAuthentication in version \"v1\" cannot be handled as a PeerAuthentication: strict decoding error: unknown field \"spec.foo\""),
+        "{r:?}"
+    );
+    let r = k.run(&["apply", "--validate=false", "-f", &file]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stderr.trim(), "Warning: unknown field \"spec.foo\"");
+    let stored = server
+        .cluster()
+        .get(
+            "security.istio.io/v1",
+            "PeerAuthentication",
+            "istioinaction",
+            "default",
+        )
+        .unwrap();
+    assert_eq!(
+        stored["spec"],
+        json!({"mtls": {"mode": "STRICT"}}),
+        "unknown fields are pruned"
+    );
+    let creates: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.verb == "create")
+        .collect();
+    assert!(
+        creates
+            .iter()
+            .all(|c| c.content_type.starts_with("application/json")),
+        "{creates:#?}"
+    );
+}
+
+#[test]
+fn ssa_of_built_in_kinds_owns_list_elements_by_key() {
+    if !have_kubectl("ssa_of_built_in_kinds_owns_list_elements_by_key") {
+        return;
+    }
+    let server = lab();
+    let k = Kubectl::new(&server, "admin");
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: demo\n  namespace: default\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: demo}\n  template:\n    metadata:\n      labels: {app: demo}\n    spec:\n      containers:\n      - name: demo\n        image: demo:1\n";
+    assert_eq!(k.run(&["apply", "-f", &k.file("d1.yaml", deployment)]).code, 0);
+    let r = k.run(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &k.file("d2.yaml", &deployment.replace("demo:1", "demo:2")),
+    ]);
+    assert!(
+        r.stderr.starts_with("error: Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: .spec.template.spec.containers[name=\"demo\"].image"),
+        "{r:?}"
+    );
+    let r = k.run(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        &k.file("d2.yaml", &deployment.replace("demo:1", "demo:2")),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let d = server
+        .cluster()
+        .get("apps/v1", "Deployment", "default", "demo")
+        .unwrap();
+    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "demo:2");
+    let kubectl_entry = d["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["manager"] == "kubectl" && m["operation"] == "Apply")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        kubectl_entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"demo\"}"],
+        json!({".": {}, "f:image": {}, "f:name": {}})
+    );
+}
+
+#[test]
+fn logs_come_from_the_scenario() {
+    if !have_kubectl("logs_come_from_the_scenario") {
+        return;
+    }
+    let scenario = Scenario::lab()
+        .load_yaml(
+            "apiVersion: kube-sim/v1\nkind: Logs\nlogs:\n- namespace: istioinaction\n  pod: web-api-*\n  container: istio-proxy\n  text: \"[2026-11-22T10:00:00.000Z] \\\"GET / HTTP/1.1\\\" 200\\n\"\n",
+        )
+        .unwrap();
+    let server = SimServer::start_background(scenario).expect("start");
+    let k = Kubectl::new(&server, "admin");
+    let r = k.run(&[
+        "logs",
+        "-n",
+        "istioinaction",
+        "deploy/web-api",
+        "-c",
+        "istio-proxy",
+    ]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "[2026-11-22T10:00:00.000Z] \"GET / HTTP/1.1\" 200\n"),
+        "{r:?}"
+    );
+    let r = k.run(&["logs", "-n", "istioinaction", "deploy/web-api", "-c", "web-api"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r:?}");
+    let r = k.run(&[
+        "logs",
+        "-n",
+        "istioinaction",
+        "web-api-7c8d9f6b4d-x2k8p",
+        "-c",
+        "nope",
+    ]);
+    assert_eq!(
+        r.stderr.trim(),
+        "error: container nope is not valid for pod web-api-7c8d9f6b4d-x2k8p",
+        "{r:?}"
+    );
 }

@@ -19,6 +19,13 @@ fn scale_scenario_is_deterministic_and_mixed() {
             .collect()
     };
     assert_eq!(names(&a), names(&b));
+    // Objects can be added at run time from YAML, through the same admission.
+    let added = b
+        .cluster()
+        .put_yaml("apiVersion: v1\nkind: Pod\nmetadata:\n  name: extra\n  namespace: app-0001\nspec:\n  containers:\n  - {name: app, image: x}\n")
+        .unwrap();
+    assert_eq!(added[0]["status"]["phase"], "Running");
+    assert_eq!(b.cluster().count("v1", "Pod"), 2002);
     let c = a.cluster();
     let pods = c.list("v1", "Pod", None);
     assert_eq!(pods.len(), 2001);
@@ -52,24 +59,35 @@ fn scale_scenario_is_deterministic_and_mixed() {
         !c.list("networking.istio.io/v1", "DestinationRule", None)
             .is_empty()
     );
-    // Every pod's ReplicaSet exists and its Deployment too.
-    let rs: BTreeSet<(String, String)> = c
-        .list("apps/v1", "ReplicaSet", None)
-        .iter()
-        .map(|r| {
-            (
-                r["metadata"]["namespace"].as_str().unwrap().into(),
-                r["metadata"]["name"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    for p in &pods {
-        let owner = p["metadata"]["ownerReferences"][0]["name"].as_str().unwrap();
-        assert!(
-            rs.contains(&(p["metadata"]["namespace"].as_str().unwrap().into(), owner.into())),
-            "{owner}"
-        );
-    }
+    // Owner references point at existing objects by name and uid.
+    let uids = |api: &str, kind: &str| -> BTreeSet<(String, String, String)> {
+        c.list(api, kind, None)
+            .iter()
+            .map(|o| {
+                let m = &o["metadata"];
+                (
+                    m["namespace"].as_str().unwrap().into(),
+                    m["name"].as_str().unwrap().into(),
+                    m["uid"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let (rs, deploys) = (uids("apps/v1", "ReplicaSet"), uids("apps/v1", "Deployment"));
+    let owned_by = |o: &serde_json::Value, set: &BTreeSet<(String, String, String)>| {
+        let r = &o["metadata"]["ownerReferences"][0];
+        set.contains(&(
+            o["metadata"]["namespace"].as_str().unwrap().into(),
+            r["name"].as_str().unwrap().into(),
+            r["uid"].as_str().unwrap().into(),
+        ))
+    };
+    assert!(pods.iter().all(|p| owned_by(p, &rs)));
+    assert!(
+        c.list("apps/v1", "ReplicaSet", None)
+            .iter()
+            .all(|r| owned_by(r, &deploys))
+    );
 }
 
 #[tokio::test]
