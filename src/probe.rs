@@ -280,6 +280,8 @@ pub struct Enforcement {
     pub workload_level: bool,
     /// Whether the target pods are in the mesh (something enforces the policy).
     pub target_in_mesh: bool,
+    /// Whether the port is excluded from the sidecar's interception (no policy applies).
+    pub port_bypassed: bool,
 }
 
 /// What should happen.
@@ -299,6 +301,12 @@ pub fn expected(e: Enforcement, client_in_mesh: bool) -> (Expected, &'static str
         return (
             Expected::Accept,
             "the target pods have no sidecar or ztunnel: nothing enforces the policy",
+        );
+    }
+    if e.port_bypassed {
+        return (
+            Expected::Accept,
+            "the port is excluded from the sidecar's interception: no policy applies there",
         );
     }
     match (e.mode, client_in_mesh) {
@@ -340,6 +348,125 @@ pub fn verdict(expect: Expected, outcome: &Outcome, strict_plaintext: bool) -> V
         (Expected::Reject, Outcome::Accepted { .. }) if strict_plaintext => Verdict::PlaintextAccepted,
         (_, Outcome::Accepted { .. } | Outcome::Rejected { .. }) => Verdict::Mismatch,
         _ => Verdict::Inconclusive,
+    }
+}
+
+impl Verdict {
+    /// The word shown in tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Mismatch => "MISMATCH",
+            Verdict::PlaintextAccepted => "SECURITY: plaintext accepted",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+
+    /// Whether this verdict makes the command exit 1.
+    pub fn fails(self) -> bool {
+        self != Verdict::Pass
+    }
+}
+
+/// A pod given on the command line: `POD`, `pod/POD` or `deploy/NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodRef {
+    /// A pod by name.
+    Pod(String),
+    /// One pod of a Deployment (a running one, as `kubectl exec deploy/NAME` picks).
+    Deployment(String),
+}
+
+impl std::fmt::Display for PodRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PodRef::Pod(n) => f.write_str(n),
+            PodRef::Deployment(n) => write!(f, "deploy/{n}"),
+        }
+    }
+}
+
+/// Parses `POD`, `pod/POD` (`po/`, `pods/`) or `deploy/NAME` (`deployment/`, `deployments/`).
+pub fn parse_pod_ref(input: &str) -> Result<PodRef, Error> {
+    let bad = |why: &str| Error::Usage(format!("invalid pod {input:?}: {why}"));
+    let (kind, name) = match input.split_once('/') {
+        Some((k, n)) => (Some(k), n),
+        None => (None, input),
+    };
+    let valid = !name.is_empty() && name.len() <= 253 && name.split('.').all(is_dns_label);
+    if !valid {
+        return Err(bad("a name must be lower-case letters, digits, '-' and '.'"));
+    }
+    match kind {
+        None | Some("pod" | "pods" | "po") => Ok(PodRef::Pod(name.to_string())),
+        Some("deploy" | "deployment" | "deployments") => Ok(PodRef::Deployment(name.to_string())),
+        Some(other) => Err(bad(&format!(
+            "unsupported kind {other:?}: use POD, pod/POD or deploy/NAME"
+        ))),
+    }
+}
+
+/// The annotation naming the container `kubectl exec` uses by default.
+pub const DEFAULT_CONTAINER_ANNOTATION: &str = "kubectl.kubernetes.io/default-container";
+
+/// The container to run the client in: the `kubectl.kubernetes.io/default-container`
+/// annotation when it names an application container, else the first container that is not
+/// `istio-proxy`. Never `istio-proxy`: its own traffic bypasses interception and would leave
+/// as plaintext, proving nothing.
+pub fn app_container(pod: &k8s_openapi::api::core::v1::Pod) -> Option<String> {
+    use crate::model::pod::PROXY_CONTAINER;
+    let containers = pod
+        .spec
+        .as_ref()
+        .map(|s| s.containers.as_slice())
+        .unwrap_or_default();
+    let annotated = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(DEFAULT_CONTAINER_ANNOTATION))
+        .filter(|c| c.as_str() != PROXY_CONTAINER && containers.iter().any(|k| &k.name == *c));
+    annotated.cloned().or_else(|| {
+        containers
+            .iter()
+            .find(|c| c.name != PROXY_CONTAINER)
+            .map(|c| c.name.clone())
+    })
+}
+
+/// Whether a pod is Running and, when it reports a Ready condition, ready.
+pub fn pod_is_running(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+    let Some(status) = &pod.status else {
+        return false;
+    };
+    if status.phase.as_deref() != Some("Running") || pod.metadata.deletion_timestamp.is_some() {
+        return false;
+    }
+    match status
+        .conditions
+        .as_ref()
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+    {
+        Some(ready) => ready.status == "True",
+        None => true,
+    }
+}
+
+/// How much a pod looks like a client made for probing (higher is better; 0 = usable but
+/// nothing special): `app`/`name` labels or names of the usual curl pods.
+pub fn client_score(name: &str, labels: &crate::model::Labels) -> u8 {
+    const CLIENT_NAMES: &[&str] = &["sleep", "curl", "netshoot", "client", "toolbox"];
+    let label_hit = ["app", "app.kubernetes.io/name", "name", "run"].iter().any(|k| {
+        labels
+            .get(*k)
+            .is_some_and(|v| CLIENT_NAMES.iter().any(|c| v == c))
+    });
+    if label_hit {
+        2
+    } else if CLIENT_NAMES.iter().any(|c| name.contains(c)) {
+        1
+    } else {
+        0
     }
 }
 
@@ -478,6 +605,7 @@ mod tests {
             mode,
             workload_level,
             target_in_mesh: true,
+            port_bypassed: false,
         }
     }
 
@@ -496,6 +624,13 @@ mod tests {
             ..enf(M::Strict, false)
         };
         assert_eq!(expected(unenforced, false).0, Expected::Accept);
+        let bypassed = Enforcement {
+            port_bypassed: true,
+            ..enf(M::Strict, false)
+        };
+        let (e, why) = expected(bypassed, false);
+        assert_eq!(e, Expected::Accept);
+        assert!(why.contains("excluded from the sidecar's interception"), "{why}");
     }
 
     #[test]
@@ -513,5 +648,105 @@ mod tests {
             verdict(Expected::Accept, &Outcome::Timeout, false),
             Verdict::Inconclusive
         );
+    }
+
+    #[test]
+    fn pod_refs_parse() {
+        assert_eq!(
+            parse_pod_ref("sleep-abc").unwrap(),
+            PodRef::Pod("sleep-abc".into())
+        );
+        assert_eq!(parse_pod_ref("po/x").unwrap(), PodRef::Pod("x".into()));
+        assert_eq!(
+            parse_pod_ref("deploy/sleep").unwrap(),
+            PodRef::Deployment("sleep".into())
+        );
+        assert_eq!(
+            parse_pod_ref("deployments/sleep").unwrap().to_string(),
+            "deploy/sleep"
+        );
+        for bad in ["", "svc/x", "deploy/", "Sleep", "a b"] {
+            assert_eq!(parse_pod_ref(bad).unwrap_err().exit_code(), 2, "{bad}");
+        }
+    }
+
+    fn pod_with(containers: &[&str], annotation: Option<&str>) -> k8s_openapi::api::core::v1::Pod {
+        use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+        Pod {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                annotations: annotation
+                    .map(|a| [(DEFAULT_CONTAINER_ANNOTATION.to_string(), a.to_string())].into()),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                containers: containers
+                    .iter()
+                    .map(|n| Container {
+                        name: n.to_string(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+            status: None,
+        }
+    }
+
+    #[test]
+    fn the_client_container_is_never_the_proxy() {
+        assert_eq!(
+            app_container(&pod_with(&["istio-proxy", "sleep"], None)).as_deref(),
+            Some("sleep")
+        );
+        assert_eq!(
+            app_container(&pod_with(&["a", "b"], Some("b"))).as_deref(),
+            Some("b")
+        );
+        // an annotation naming the proxy (or a missing container) is not followed
+        assert_eq!(
+            app_container(&pod_with(&["istio-proxy", "app"], Some("istio-proxy"))).as_deref(),
+            Some("app")
+        );
+        assert_eq!(
+            app_container(&pod_with(&["app"], Some("gone"))).as_deref(),
+            Some("app")
+        );
+        assert_eq!(app_container(&pod_with(&["istio-proxy"], None)), None);
+    }
+
+    #[test]
+    fn running_means_running_and_ready() {
+        use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
+        let mut p = pod_with(&["app"], None);
+        assert!(!pod_is_running(&p));
+        p.status = Some(PodStatus {
+            phase: Some("Running".into()),
+            ..Default::default()
+        });
+        assert!(pod_is_running(&p));
+        p.status.as_mut().unwrap().conditions = Some(vec![PodCondition {
+            type_: "Ready".into(),
+            status: "False".into(),
+            ..Default::default()
+        }]);
+        assert!(!pod_is_running(&p));
+        p.status.as_mut().unwrap().phase = Some("Pending".into());
+        assert!(!pod_is_running(&p));
+    }
+
+    #[test]
+    fn curl_pods_are_preferred_as_clients() {
+        let l = |k: &str, v: &str| -> crate::model::Labels { [(k.to_string(), v.to_string())].into() };
+        assert_eq!(client_score("sleep-6f8cfb8c8f-x", &l("app", "sleep")), 2);
+        assert_eq!(client_score("x", &l("app.kubernetes.io/name", "curl")), 2);
+        assert_eq!(client_score("my-curl-box", &l("app", "tools")), 1);
+        assert_eq!(client_score("web-api-1", &l("app", "web-api")), 0);
+    }
+
+    #[test]
+    fn verdict_words_and_exit() {
+        assert!(!Verdict::Pass.fails());
+        assert!(Verdict::Mismatch.fails() && Verdict::Inconclusive.fails());
+        assert!(Verdict::PlaintextAccepted.as_str().starts_with("SECURITY"));
     }
 }
