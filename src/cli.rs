@@ -169,7 +169,7 @@ pub enum Command {
     Enable(EnableArgs),
     /// Show what `enable` (or a PeerAuthentication manifest) would change, as YAML and as effect on workloads
     Diff(DiffArgs),
-    /// Prove enforcement with real traffic through pod exec, and inspect workload certificates
+    /// Prove enforcement with real traffic through pod exec (curl from a client in and one outside the mesh), and inspect workload certificates
     Probe(ProbeArgs),
 }
 
@@ -361,16 +361,21 @@ pub enum ProbeOutput {
 
 /// Arguments of `probe`.
 #[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Exit status: 0 when every probe shows what the policy predicts (or, with --certs, \
+no certificate finding of severity error); 1 on any mismatch, inconclusive probe or error finding; \
+2 on a usage error; 130 when interrupted (created client pods are deleted first)."
+)]
 pub struct ProbeArgs {
     /// SERVICE[.NAMESPACE][:PORT][/PATH] or an http:// URL
     #[arg(value_name = "TARGET", required_unless_present = "certs")]
     pub target: Option<String>,
 
-    /// Client pod to probe from: POD or deploy/NAME (repeatable)
+    /// Client pod to probe from: POD or deploy/NAME (repeatable; default: one pod in the mesh and one outside it, picked automatically)
     #[arg(long = "from", value_name = "POD")]
     pub from: Vec<String>,
 
-    /// Namespace of the --from pods (default: the target's namespace)
+    /// Namespace of the --from and created pods, and where to look for clients (default: the target's namespace)
     #[arg(long, value_name = "NS")]
     pub from_namespace: Option<String>,
 
@@ -387,9 +392,23 @@ pub struct ProbeArgs {
     )]
     pub image: String,
 
-    /// How long each probe may take
+    /// How long each probe may take (curl --max-time)
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
+
+    /// How long to wait for created client pods to run (they are deleted when it passes)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "2m",
+        requires = "create_clients",
+        value_parser = parse_duration
+    )]
+    pub start_timeout: Duration,
+
+    /// The namespace istiod runs in (its mesh config names the root namespace and trust domain)
+    #[arg(long, value_name = "NS", default_value = "istio-system")]
+    pub istio_namespace: String,
 
     /// Show the workload certificates of POD or deploy/NAME instead of probing traffic
     #[arg(long, value_name = "POD", conflicts_with_all = ["target", "from", "create_clients"])]

@@ -285,7 +285,7 @@ pub struct Enforcement {
 }
 
 /// What should happen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Expected {
     /// The connection should be accepted.
