@@ -1,9 +1,143 @@
-//! `kubectl mtls status`.
+//! `kubectl mtls status`: read the cluster, resolve as Istio does, render.
 
-use crate::cli::{GlobalArgs, StatusArgs};
+use std::collections::BTreeSet;
+
+use crate::cli::{GlobalArgs, ModeArg, StatusArgs, StatusOutput};
+use crate::client::connect;
+use crate::collect::{ReadOptions, Scope, read_snapshot};
+use crate::engine::{PolicyIndex, analyze, require};
 use crate::error::Error;
+use crate::model::Mode;
+use crate::render::status::{ReportScope, build, render_require, render_table};
+use crate::render::{to_json, to_yaml};
+
+/// Converts the command-line mode into the engine's.
+pub fn mode_of(m: ModeArg) -> Mode {
+    match m {
+        ModeArg::Strict => Mode::Strict,
+        ModeArg::Permissive => Mode::Permissive,
+        ModeArg::Disable => Mode::Disable,
+    }
+}
+
+/// Checks a namespace name the way the API server would (DNS-1123 label).
+pub fn validate_namespace(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "invalid namespace name {name:?}: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
+        )))
+    }
+}
 
 /// Runs `kubectl mtls status` and returns the exit code.
-pub async fn run(_global: &GlobalArgs, _args: StatusArgs) -> Result<i32, Error> {
-    Err(Error::NotImplemented("kubectl mtls status"))
+pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<i32, Error> {
+    for ns in &args.namespaces {
+        validate_namespace(ns)?;
+    }
+    if args.all_namespaces && !args.namespaces.is_empty() {
+        return Err(Error::Usage(
+            "a namespace cannot be given together with -A/--all-namespaces".into(),
+        ));
+    }
+    let cluster = connect(global).await?;
+    let scope = if args.all_namespaces {
+        Scope::All
+    } else if args.namespaces.is_empty() {
+        Scope::Namespaces(vec![cluster.namespace.clone()])
+    } else {
+        let mut seen = BTreeSet::new();
+        Scope::Namespaces(
+            args.namespaces
+                .iter()
+                .filter(|n| seen.insert((*n).clone()))
+                .cloned()
+                .collect(),
+        )
+    };
+    let opts = ReadOptions {
+        istio_namespace: args.istio_namespace.clone(),
+        revision: args.revision.clone(),
+        pod_selector: args.selector.clone(),
+    };
+    let read = read_snapshot(&cluster, &scope, &opts).await?;
+    let analysis = analyze(&read.snapshot);
+    let mesh_mode = PolicyIndex::new(&read.snapshot).namespace_mode(&read.snapshot.root_namespace);
+    let required = args.require.map(|m| {
+        let mode = mode_of(m);
+        (mode, require(&analysis, mode))
+    });
+    let report_scope = ReportScope {
+        namespaces: match &scope {
+            Scope::All => None,
+            Scope::Namespaces(ns) => Some(ns.iter().cloned().collect()),
+        },
+    };
+    let report = build(
+        &analysis,
+        &mesh_mode,
+        &report_scope,
+        read.gaps,
+        read.warnings,
+        required,
+    );
+
+    let machine = matches!(args.output, StatusOutput::Json | StatusOutput::Yaml);
+    // Warnings go to stderr, as kubectl's do, so machine output stays parseable.
+    for w in &report.warnings {
+        eprintln!("Warning: {w}");
+    }
+    for g in &report.gaps {
+        eprintln!("Warning: {g}");
+    }
+    match args.output {
+        StatusOutput::Json => print!("{}", to_json(&report)?),
+        StatusOutput::Yaml => print!("{}", to_yaml(&report)?),
+        StatusOutput::Table | StatusOutput::Wide => {
+            let wide = args.workloads || args.output == StatusOutput::Wide;
+            print!("{}", render_table(&report, wide));
+        }
+    }
+    if let Some(r) = &report.require {
+        let text = render_require(r);
+        if machine {
+            eprint!("{text}");
+        } else {
+            print!("\n{text}");
+        }
+        if !r.satisfied {
+            return Ok(1);
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_names_are_checked_before_any_request() {
+        assert!(validate_namespace("istioinaction").is_ok());
+        assert!(validate_namespace("a-1").is_ok());
+        for bad in ["", "Bad", "-x", "x-", "a_b", "a.b", &"a".repeat(64)] {
+            let e = validate_namespace(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}");
+        }
+    }
+
+    #[test]
+    fn cli_modes_map_to_engine_modes() {
+        assert_eq!(mode_of(ModeArg::Strict), Mode::Strict);
+        assert_eq!(mode_of(ModeArg::Permissive), Mode::Permissive);
+        assert_eq!(mode_of(ModeArg::Disable), Mode::Disable);
+    }
 }

@@ -1,0 +1,536 @@
+//! The `status` report: its stable JSON/YAML schema (see docs/status.md) and its tables.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::collect::Gap;
+use crate::engine::{
+    Analysis, Finding, Level, NamespaceView, Resolved, Severity, StrictReady, Violation, WorkloadView,
+};
+use crate::model::Mode;
+use crate::render::table::{Cell, Table};
+use crate::style::Role;
+
+/// Schema version of the document (`apiVersion`).
+pub const API_VERSION: &str = "kubectl-mtls/v1";
+
+/// The whole `status` answer.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusReport {
+    /// Always `kubectl-mtls/v1`.
+    pub api_version: &'static str,
+    /// Always `MtlsStatus`.
+    pub kind: &'static str,
+    /// Istio's root namespace (mesh-wide policies live there).
+    pub root_namespace: String,
+    /// The mesh-wide default every namespace starts from.
+    pub mesh: ModeReport,
+    /// One entry per namespace in scope, sorted by name.
+    pub namespaces: Vec<NamespaceReport>,
+    /// One entry per workload in scope, sorted by namespace, kind, name.
+    pub workloads: Vec<WorkloadReport>,
+    /// Findings, errors first.
+    pub findings: Vec<FindingReport>,
+    /// The `--require` check, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require: Option<RequireReport>,
+    /// Reads RBAC refused and how that limits the answer.
+    pub gaps: Vec<Gap>,
+    /// Other warnings (mesh config fallback, ...).
+    pub warnings: Vec<String>,
+    /// What the answer does not cover yet.
+    pub notes: Vec<String>,
+}
+
+/// A mode and where it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModeReport {
+    /// STRICT, PERMISSIVE or DISABLE.
+    pub mode: Mode,
+    /// The deciding policy as `namespace/name`, or null for Istio's default.
+    pub policy: Option<String>,
+    /// `default`, `mesh`, `namespace`, `workload` or `port`.
+    pub level: &'static str,
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Default => "default",
+        Level::Mesh => "mesh",
+        Level::Namespace => "namespace",
+        Level::Workload => "workload",
+        Level::Port => "port",
+    }
+}
+
+impl From<&Resolved> for ModeReport {
+    fn from(r: &Resolved) -> Self {
+        ModeReport {
+            mode: r.mode,
+            policy: r.source.policy.as_ref().map(|k| k.to_string()),
+            level: level_name(r.source.level),
+        }
+    }
+}
+
+/// One namespace.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceReport {
+    /// Name.
+    pub name: String,
+    /// Whether this is the root namespace.
+    pub root: bool,
+    /// The namespace-level effective mode.
+    pub mode: Mode,
+    /// The deciding policy (`namespace/name`), null for Istio's default.
+    pub policy: Option<String>,
+    /// Level of the deciding policy.
+    pub level: &'static str,
+    /// Pods in scope.
+    pub pods: usize,
+    /// Pods with a sidecar or ambient redirection.
+    pub meshed_pods: usize,
+    /// Workload policies in force in the namespace (`namespace/name`).
+    pub workload_overrides: Vec<String>,
+    /// true, false, or null when the namespace has no pods.
+    pub strict_ready: Option<bool>,
+    /// Why it is not ready (empty when ready).
+    pub strict_ready_reasons: Vec<String>,
+}
+
+/// One workload.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadReport {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Deployment, StatefulSet, DaemonSet, Job, CronJob, ReplicaSet or Pod.
+    pub kind: String,
+    /// Pods.
+    pub pods: usize,
+    /// Pods in the mesh.
+    pub meshed_pods: usize,
+    /// sidecar, ambient, none or mixed.
+    pub mesh: String,
+    /// The effective mode, or MIXED when its pods resolve differently (see `modes`).
+    pub mode: String,
+    /// Every distinct resolution among its pods.
+    pub modes: Vec<ModeReport>,
+    /// The deciding policy when there is exactly one, else null.
+    pub policy: Option<String>,
+    /// Ports with their own setting: port number -> mode (MIXED when pods differ).
+    pub ports: BTreeMap<String, String>,
+    /// Ports that bypass the sidecar (no policy applies).
+    pub bypassed_ports: Vec<u32>,
+    /// Pods that should have a sidecar but have none (need a restart).
+    pub restart_needed: usize,
+}
+
+/// One finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingReport {
+    /// error, warning or info.
+    pub severity: Severity,
+    /// Stable code.
+    pub code: String,
+    /// `Kind namespace/name`.
+    pub object: String,
+    /// One line.
+    pub message: String,
+}
+
+impl From<&Finding> for FindingReport {
+    fn from(f: &Finding) -> Self {
+        FindingReport {
+            severity: f.severity,
+            code: f.code.as_str().to_string(),
+            object: f.object.to_string(),
+            message: f.message.clone(),
+        }
+    }
+}
+
+/// The result of `--require MODE`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequireReport {
+    /// The required mode.
+    pub mode: Mode,
+    /// Whether everything selected satisfies it.
+    pub satisfied: bool,
+    /// What does not.
+    pub violations: Vec<ViolationReport>,
+}
+
+/// A workload or port weaker than required.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ViolationReport {
+    /// Namespace.
+    pub namespace: String,
+    /// Workload name.
+    pub workload: String,
+    /// Workload kind.
+    pub kind: String,
+    /// The port, or null for the workload's default mode.
+    pub port: Option<u32>,
+    /// Pods concerned.
+    pub pods: usize,
+    /// What they actually do: a mode, `outside mesh` or `bypassed (not intercepted)`.
+    pub actual: String,
+    /// Where the mode comes from.
+    pub source: String,
+}
+
+impl From<&Violation> for ViolationReport {
+    fn from(v: &Violation) -> Self {
+        ViolationReport {
+            namespace: v.workload.namespace.clone(),
+            workload: v.workload.name.clone(),
+            kind: v.workload.kind.clone(),
+            port: v.port,
+            pods: v.pods,
+            actual: v.actual.to_string(),
+            source: v.source.clone(),
+        }
+    }
+}
+
+fn namespace_report(v: &NamespaceView, root: &str) -> NamespaceReport {
+    let m = ModeReport::from(&v.mode);
+    let (ready, reasons) = match &v.strict_ready {
+        StrictReady::NoPods => (None, Vec::new()),
+        StrictReady::Yes => (Some(true), Vec::new()),
+        StrictReady::No { reasons } => (Some(false), reasons.clone()),
+    };
+    NamespaceReport {
+        name: v.name.clone(),
+        root: v.name == root,
+        mode: m.mode,
+        policy: m.policy,
+        level: m.level,
+        pods: v.pods,
+        meshed_pods: v.meshed_pods,
+        workload_overrides: v.workload_overrides.iter().map(|k| k.to_string()).collect(),
+        strict_ready: ready,
+        strict_ready_reasons: reasons,
+    }
+}
+
+fn workload_report(w: &WorkloadView) -> WorkloadReport {
+    let modes: Vec<ModeReport> = w.modes.iter().map(ModeReport::from).collect();
+    let distinct: BTreeSet<Mode> = w.modes.iter().map(|r| r.mode).collect();
+    let mode = match distinct.len() {
+        1 => distinct.iter().next().map(|m| m.to_string()).unwrap_or_default(),
+        0 => "-".to_string(),
+        _ => "MIXED".to_string(),
+    };
+    let policies: BTreeSet<Option<String>> = modes.iter().map(|m| m.policy.clone()).collect();
+    let policy = if policies.len() == 1 {
+        policies.into_iter().next().flatten()
+    } else {
+        None
+    };
+    let ports = w
+        .ports
+        .iter()
+        .map(|(port, rs)| {
+            let ms: BTreeSet<Mode> = rs.iter().map(|r| r.mode).collect();
+            let m = if ms.len() == 1 {
+                ms.iter().next().map(|m| m.to_string()).unwrap_or_default()
+            } else {
+                "MIXED".into()
+            };
+            (port.to_string(), m)
+        })
+        .collect();
+    WorkloadReport {
+        namespace: w.workload.namespace.clone(),
+        name: w.workload.name.clone(),
+        kind: w.workload.kind.clone(),
+        pods: w.pods,
+        meshed_pods: w.meshed_pods,
+        mesh: w.mesh.to_string(),
+        mode,
+        modes,
+        policy,
+        ports,
+        bypassed_ports: w.bypassed_ports.iter().copied().collect(),
+        restart_needed: w.restart_needed,
+    }
+}
+
+/// What the report covers.
+#[derive(Debug, Clone)]
+pub struct ReportScope {
+    /// None: every namespace; Some: only these.
+    pub namespaces: Option<BTreeSet<String>>,
+}
+
+impl ReportScope {
+    fn contains(&self, ns: &str) -> bool {
+        self.namespaces.as_ref().is_none_or(|set| set.contains(ns))
+    }
+}
+
+/// The note every report carries until telemetry is read.
+pub const NOTE_CLIENTS: &str = "STRICT-READY does not check telemetry yet: callers outside the mesh that send plaintext are not detected";
+
+/// Builds the report from the engine's analysis, limited to `scope`.
+pub fn build(
+    analysis: &Analysis,
+    mesh: &Resolved,
+    scope: &ReportScope,
+    gaps: Vec<Gap>,
+    warnings: Vec<String>,
+    require: Option<(Mode, Vec<Violation>)>,
+) -> StatusReport {
+    let root = analysis.root_namespace.clone();
+    let namespaces = analysis
+        .namespaces
+        .iter()
+        .filter(|n| scope.contains(&n.name))
+        .map(|n| namespace_report(n, &root))
+        .collect();
+    let workloads = analysis
+        .workloads
+        .iter()
+        .filter(|w| scope.contains(&w.workload.namespace))
+        .map(workload_report)
+        .collect();
+    let findings = analysis
+        .findings
+        .iter()
+        .filter(|f| {
+            f.object.namespace.is_empty() || f.object.namespace == root || scope.contains(&f.object.namespace)
+        })
+        .map(FindingReport::from)
+        .collect();
+    let require = require.map(|(mode, violations)| {
+        let violations: Vec<ViolationReport> = violations
+            .iter()
+            .filter(|v| scope.contains(&v.workload.namespace))
+            .map(ViolationReport::from)
+            .collect();
+        RequireReport {
+            mode,
+            satisfied: violations.is_empty(),
+            violations,
+        }
+    });
+    StatusReport {
+        api_version: API_VERSION,
+        kind: "MtlsStatus",
+        root_namespace: root,
+        mesh: ModeReport::from(mesh),
+        namespaces,
+        workloads,
+        findings,
+        require,
+        gaps,
+        warnings,
+        notes: vec![NOTE_CLIENTS.to_string()],
+    }
+}
+
+/// The colour of a mode.
+pub fn mode_role(mode: &str) -> Role {
+    match mode {
+        "STRICT" => Role::Good,
+        "PERMISSIVE" => Role::Warn,
+        "DISABLE" => Role::Bad,
+        _ => Role::Warn,
+    }
+}
+
+fn policy_cell(policy: &Option<String>, level: &str) -> String {
+    match policy {
+        Some(p) if level == "mesh" => format!("{p} (mesh)"),
+        Some(p) => p.clone(),
+        None => "- (istio default)".to_string(),
+    }
+}
+
+/// The default table: the mesh-wide line, one row per namespace, then findings.
+pub fn render_table(report: &StatusReport, workloads: bool) -> String {
+    let mut out = String::new();
+    let mesh_source = match &report.mesh.policy {
+        Some(p) => format!("set by {p}"),
+        None => format!(
+            "Istio's default: no mesh-wide policy in {}",
+            report.root_namespace
+        ),
+    };
+    out.push_str(&format!(
+        "Mesh-wide default: {} ({mesh_source})\n\n",
+        crate::style::paint(report.mesh.mode.as_str(), mode_role(report.mesh.mode.as_str()))
+    ));
+
+    if report.namespaces.is_empty() {
+        out.push_str("No namespaces in scope.\n");
+    } else {
+        let mut t = Table::new(&[
+            "NAMESPACE",
+            "MODE",
+            "POLICY",
+            "MESHED",
+            "OVERRIDES",
+            "STRICT-READY",
+        ]);
+        for n in &report.namespaces {
+            let name = if n.root {
+                format!("{} (root)", n.name)
+            } else {
+                n.name.clone()
+            };
+            let ready = match n.strict_ready {
+                None => Cell::from("-"),
+                Some(true) => Cell::styled("yes", Role::Good),
+                Some(false) => Cell::styled(
+                    format!(
+                        "no ({})",
+                        n.strict_ready_reasons
+                            .first()
+                            .map(String::as_str)
+                            .unwrap_or("see findings")
+                    ),
+                    Role::Bad,
+                ),
+            };
+            let overrides = if n.workload_overrides.is_empty() {
+                "-".to_string()
+            } else {
+                n.workload_overrides.len().to_string()
+            };
+            t.row(vec![
+                name.into(),
+                Cell::styled(n.mode.as_str(), mode_role(n.mode.as_str())),
+                policy_cell(&n.policy, n.level).into(),
+                format!("{}/{}", n.meshed_pods, n.pods).into(),
+                overrides.into(),
+                ready,
+            ]);
+        }
+        out.push_str(&t.render());
+    }
+
+    if workloads {
+        out.push('\n');
+        if report.workloads.is_empty() {
+            out.push_str("No workloads in scope.\n");
+        } else {
+            let mut t = Table::new(&["NAMESPACE", "WORKLOAD", "PODS", "MESH", "MODE", "PORTS", "POLICY"]);
+            for w in &report.workloads {
+                let ports = if w.ports.is_empty() && w.bypassed_ports.is_empty() {
+                    "-".to_string()
+                } else {
+                    let mut parts: Vec<String> = w.ports.iter().map(|(p, m)| format!("{p}:{m}")).collect();
+                    parts.extend(w.bypassed_ports.iter().map(|p| format!("{p}:bypassed")));
+                    parts.join(",")
+                };
+                let policy = if w.modes.len() > 1 {
+                    w.modes
+                        .iter()
+                        .map(|m| {
+                            format!(
+                                "{} by {}",
+                                m.mode,
+                                m.policy.clone().unwrap_or_else(|| "istio default".into())
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                } else {
+                    w.modes
+                        .first()
+                        .map(|m| policy_cell(&m.policy, m.level))
+                        .unwrap_or_else(|| "-".into())
+                };
+                let mesh = if w.restart_needed > 0 {
+                    format!("{} (restart needed)", w.mesh)
+                } else {
+                    w.mesh.clone()
+                };
+                t.row(vec![
+                    w.namespace.clone().into(),
+                    format!("{}/{}", w.kind.to_lowercase(), w.name).into(),
+                    format!("{}/{}", w.meshed_pods, w.pods).into(),
+                    Cell::styled(
+                        mesh,
+                        if w.mesh == "sidecar" || w.mesh == "ambient" {
+                            Role::Good
+                        } else {
+                            Role::Warn
+                        },
+                    ),
+                    Cell::styled(w.mode.clone(), mode_role(&w.mode)),
+                    ports.into(),
+                    policy.into(),
+                ]);
+            }
+            out.push_str(&t.render());
+        }
+    }
+
+    out.push('\n');
+    if report.findings.is_empty() {
+        out.push_str("Findings: none\n");
+    } else {
+        out.push_str(&format!("Findings ({}):\n", report.findings.len()));
+        let mut t = Table::new(&["SEVERITY", "CODE", "OBJECT", "MESSAGE"]);
+        for f in &report.findings {
+            let role = match f.severity {
+                Severity::Error => Role::Bad,
+                Severity::Warning => Role::Warn,
+                Severity::Info => Role::Dim,
+            };
+            t.row(vec![
+                Cell::styled(f.severity.as_str(), role),
+                f.code.clone().into(),
+                f.object.clone().into(),
+                f.message.clone().into(),
+            ]);
+        }
+        out.push_str(&t.render());
+    }
+    for note in &report.notes {
+        out.push_str(&format!("\nNote: {note}.\n"));
+    }
+    out
+}
+
+/// The `--require` verdict for people.
+pub fn render_require(r: &RequireReport) -> String {
+    if r.satisfied {
+        return format!("require {}: satisfied\n", r.mode);
+    }
+    let mut out = format!(
+        "require {}: {} workload(s)/port(s) resolve weaker:\n",
+        r.mode,
+        r.violations.len()
+    );
+    let mut t = Table::new(&["NAMESPACE", "WORKLOAD", "PORT", "PODS", "ACTUAL", "SOURCE"]);
+    for v in &r.violations {
+        t.row(vec![
+            v.namespace.clone().into(),
+            format!("{}/{}", v.kind.to_lowercase(), v.workload).into(),
+            v.port.map(|p| p.to_string()).unwrap_or_else(|| "*".into()).into(),
+            v.pods.to_string().into(),
+            Cell::styled(v.actual.clone(), Role::Bad),
+            if v.source.is_empty() {
+                "-".to_string()
+            } else {
+                v.source.clone()
+            }
+            .into(),
+        ]);
+    }
+    out.push_str(&t.render());
+    out
+}
