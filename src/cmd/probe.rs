@@ -440,10 +440,19 @@ async fn resolve_target(cluster: &Cluster, args: &ProbeArgs, raw: &str) -> Resul
 
 /// Picks one client in the mesh and one outside it among `candidates`, preferring pods that
 /// look like curl clients, then the earlier namespaces of `ns_order`, then by name.
-fn pick_clients(candidates: &[Pod], backing: &BTreeSet<String>, ns_order: &[String]) -> Vec<Client> {
+///
+/// With `clients_only`, only pods that look like clients (`client_score` above 0) count: a
+/// cluster-wide search must not pick, say, istiod.
+fn pick_clients(
+    candidates: &[Pod],
+    backing: &BTreeSet<String>,
+    ns_order: &[String],
+    clients_only: bool,
+) -> Vec<Client> {
     let mut usable: Vec<Client> = candidates
         .iter()
         .filter(|p| pod_is_running(p))
+        .filter(|p| !clients_only || client_score(&pod_name(p), &labels_of(p)) > 0)
         .filter(|p| !backing.contains(&format!("{}/{}", pod_ns(p), pod_name(p))))
         .filter(|p| p.spec.as_ref().and_then(|s| s.host_network) != Some(true))
         .filter(|p| !["kube-system", "kube-public"].contains(&pod_ns(p).as_str()))
@@ -498,13 +507,21 @@ async fn auto_clients(
             Err(e) => return Err(e),
         }
     }
-    let mut picked = pick_clients(&candidates, &target.backing, &ns_order);
+    let mut picked = pick_clients(&candidates, &target.backing, &ns_order, false);
     let has = |p: &[Client], meshed: bool| p.iter().any(|c| c.mesh.is_meshed() == meshed);
     if args.from_namespace.is_none() && !(has(&picked, true) && has(&picked, false)) {
         // Look cluster-wide for the missing kind.
         let api: Api<Pod> = Api::all(cluster.client.clone());
         match api.list(&ListParams::default()).await.map_err(|e| cluster.err(e)) {
-            Ok(l) => picked = pick_clients(&l.items, &target.backing, &ns_order),
+            Ok(l) => {
+                // Keep what the namespaces in order gave; add the missing kind from elsewhere.
+                let more = pick_clients(&l.items, &target.backing, &ns_order, true);
+                for c in more {
+                    if !has(&picked, c.mesh.is_meshed()) {
+                        picked.push(c);
+                    }
+                }
+            }
             Err(Error::Forbidden(_)) => notes.push(
                 "cannot list pods cluster-wide to find more clients: use --from or --create-clients".into(),
             ),
