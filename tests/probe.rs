@@ -571,20 +571,18 @@ fn a_valid_workload_certificate_is_shown_and_passes() {
         "{out}"
     );
     assert!(out.contains(&format!("Expected identity: {WEB_API_ID}")), "{out}");
-    let workload = out
-        .lines()
-        .find(|l| l.starts_with("workload"))
-        .expect("workload row");
+    assert!(out.contains("Workload certificate\n  Serial:     "), "{out}");
+    assert!(out.contains(&format!("  SPIFFE ID:  {WEB_API_ID}\n")), "{out}");
+    assert!(out.contains("  Issuer:     O=cluster.local\n"), "{out}");
+    assert!(out.contains("Root certificate (ROOTCA)\n"), "{out}");
     assert!(
-        workload.contains(WEB_API_ID) && workload.contains("O=cluster.local"),
-        "{workload}"
-    );
-    assert!(out.lines().any(|l| l.starts_with("root (ROOTCA)")), "{out}");
-    assert!(
-        out.contains("Lifetime: 24h0m, 22h59m remaining") || out.contains("Lifetime: 24h0m, 23h0m remaining"),
+        out.contains("  Remaining:  22h59m of 24h0m\n") || out.contains("  Remaining:  23h0m of 24h0m\n"),
         "{out}"
     );
-    assert!(out.contains("4% used; Istio rotates at 50%"), "{out}");
+    assert!(
+        out.contains("  Used:       4% of its lifetime; Istio rotates at 50% ("),
+        "{out}"
+    );
     assert!(out.contains("Chain: verifies against the root (ROOTCA)"), "{out}");
     assert!(out.contains("Findings: none"), "{out}");
     let execs = lab.execs();
@@ -618,7 +616,11 @@ fn an_expired_certificate_is_an_error() {
     let run = lab.run(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction"]);
     assert_eq!(run.code, 1, "{run:#?}");
     assert!(
-        run.stdout.contains("expired 6h0m ago") || run.stdout.contains("expired 5h59m ago"),
+        run.stdout
+            .contains("  Remaining:  expired 6h0m ago (lifetime 24h0m)")
+            || run
+                .stdout
+                .contains("  Remaining:  expired 5h59m ago (lifetime 24h0m)"),
         "{}",
         run.stdout
     );
@@ -730,4 +732,75 @@ fn help_describes_probe() {
     ] {
         assert!(run.stdout.contains(needle), "{needle}: {}", run.stdout);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// docs/probe.md shows real output
+
+fn docs() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/probe.md")).expect("docs/probe.md")
+}
+
+#[test]
+fn the_docs_show_what_the_command_prints() {
+    let lab = strict_lab();
+    let doc = docs();
+    let print = std::env::var_os("PROBE_DOCS_PRINT").is_some();
+    let mut missing = Vec::new();
+    for args in [
+        vec![
+            "probe",
+            TARGET,
+            "--from",
+            "deploy/sleep",
+            "--from-namespace",
+            "default",
+        ],
+        vec!["probe", TARGET, "--from", "deploy/sleep"],
+        vec!["probe", TARGET],
+    ] {
+        let run = lab.run(&args);
+        let block = format!("$ kubectl mtls {}\n{}", args.join(" "), run.stdout);
+        if print {
+            eprintln!("{block}{}", run.stderr);
+        }
+        if !doc.contains(&block) {
+            missing.push(block);
+        }
+    }
+    // The certificate view: serials and times change with every run, the rest does not.
+    let root = ca("cluster.local");
+    let chain = workload_cert(&root, WEB_API_ID, now() - 3 * 3600 - 120);
+    let lab = certs_lab(secrets_dump(&chain, &root.pem));
+    let args = ["probe", "--certs", "deploy/web-api", "-n", "istioinaction"];
+    let run = lab.run(&args);
+    if print {
+        eprintln!("$ kubectl mtls {}\n{}{}", args.join(" "), run.stdout, run.stderr);
+    }
+    let command = format!("$ kubectl mtls {}\n", args.join(" "));
+    if !doc.contains(&command) {
+        missing.push(command);
+    }
+    const VARIABLE: [&str; 5] = [
+        "  Serial:",
+        "  Not before:",
+        "  Not after:",
+        "  Remaining:",
+        "  Used:",
+    ];
+    for line in run.stdout.lines() {
+        let want = VARIABLE
+            .iter()
+            .find(|k| line.starts_with(*k))
+            .copied()
+            .unwrap_or(line);
+        if !doc.contains(want) {
+            missing.push(line.to_string());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/probe.md lacks the current output:\n{}",
+        missing.join("\n---\n")
+    );
 }

@@ -1162,53 +1162,63 @@ fn render_certs(r: &CertsReport, out: ProbeOutput) -> Result<String, Error> {
         r.namespace, r.pod, r.service_account, r.mesh, r.expected_spiffe_id
     );
     if let Some(c) = &r.certificates {
-        s.push('\n');
-        let mut t = Table::new(&[
-            "Certificate",
-            "Serial",
-            "Issuer",
-            "SPIFFE ID",
-            "Not before",
-            "Not after",
-        ]);
-        let mut row = |what: &str, cert: &certs::CertSummary| {
-            t.row(vec![
-                what.into(),
-                cert.serial.clone().into(),
-                if cert.issuer.is_empty() {
-                    "-".into()
-                } else {
-                    cert.issuer.clone().into()
-                },
-                cert.spiffe_id.clone().unwrap_or_else(|| "-".into()).into(),
-                cert.not_before.clone().into(),
-                cert.not_after.clone().into(),
-            ])
+        let field = |s: &mut String, k: &str, v: &str| s.push_str(&format!("  {:<12}{v}\n", format!("{k}:")));
+        let describe = |s: &mut String, title: &str, cert: &certs::CertSummary| {
+            s.push_str(&format!("{title}\n"));
+            field(s, "Serial", &cert.serial);
+            if !cert.subject.is_empty() {
+                field(s, "Subject", &cert.subject);
+            }
+            field(
+                s,
+                "Issuer",
+                if cert.issuer.is_empty() { "-" } else { &cert.issuer },
+            );
+            if let Some(id) = &cert.spiffe_id {
+                field(s, "SPIFFE ID", id);
+            }
+            field(s, "Not before", &cert.not_before);
+            field(s, "Not after", &cert.not_after);
         };
-        row("workload", &c.leaf);
-        for (i, ca) in c.chain.iter().enumerate() {
-            row(&format!("chain[{}]", i + 1), ca);
-        }
-        for root in &c.roots {
-            row("root (ROOTCA)", root);
-        }
-        s.push_str(&t.render());
         s.push('\n');
+        describe(&mut s, "Workload certificate", &c.leaf);
+        if c.leaf.spiffe_id.is_none() {
+            field(&mut s, "SPIFFE ID", "- (no spiffe:// URI SAN)");
+        }
         let remaining = if c.remaining_seconds < 0 {
             paint(
-                &format!("expired {} ago", certs::human_duration(-c.remaining_seconds)),
+                &format!(
+                    "expired {} ago (lifetime {})",
+                    certs::human_duration(-c.remaining_seconds),
+                    certs::human_duration(c.lifetime_seconds)
+                ),
                 Role::Bad,
             )
         } else {
-            format!("{} remaining", certs::human_duration(c.remaining_seconds))
+            format!(
+                "{} of {}",
+                certs::human_duration(c.remaining_seconds),
+                certs::human_duration(c.lifetime_seconds)
+            )
         };
-        s.push_str(&format!(
-            "Lifetime: {}, {remaining}, {:.0}% used; Istio rotates at {:.0}% ({})\n",
-            certs::human_duration(c.lifetime_seconds),
-            c.elapsed_fraction * 100.0,
-            certs::ROTATION_RATIO * 100.0,
-            c.rotation_due
-        ));
+        field(&mut s, "Remaining", &remaining);
+        field(
+            &mut s,
+            "Used",
+            &format!(
+                "{:.0}% of its lifetime; Istio rotates at {:.0}% ({})",
+                c.elapsed_fraction * 100.0,
+                certs::ROTATION_RATIO * 100.0,
+                c.rotation_due
+            ),
+        );
+        for (i, ca) in c.chain.iter().enumerate() {
+            describe(&mut s, &format!("Chain certificate {}", i + 1), ca);
+        }
+        for root in &c.roots {
+            describe(&mut s, "Root certificate (ROOTCA)", root);
+        }
+        s.push('\n');
         s.push_str(&match &c.verify_error {
             None => format!(
                 "Chain: {}\n",

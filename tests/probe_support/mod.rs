@@ -330,6 +330,7 @@ pub fn now() -> i64 {
 /// A self-signed root like istiod's (`O=cluster.local`).
 pub fn ca(org: &str) -> Ca {
     let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.distinguished_name = rcgen::DistinguishedName::new();
     params.distinguished_name.push(DnType::OrganizationName, org);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.not_before = at(now() - 30 * 24 * HOUR);
