@@ -304,14 +304,11 @@ pub fn build(
         .filter(|w| scope.contains(&w.workload.namespace))
         .map(workload_report)
         .collect();
-    let findings = analysis
-        .findings
-        .iter()
-        .filter(|f| {
-            f.object.namespace.is_empty() || f.object.namespace == root || scope.contains(&f.object.namespace)
-        })
-        .map(FindingReport::from)
-        .collect();
+    // The snapshot already holds only what the scope needs (its namespaces, the root
+    // namespace's policies, and DestinationRules from anywhere that may target them), so every
+    // finding concerns the scope: a rule in another namespace that breaks traffic toward it
+    // belongs in this answer.
+    let findings = analysis.findings.iter().map(FindingReport::from).collect();
     let require = require.map(|(mode, violations)| {
         let violations: Vec<ViolationReport> = violations
             .iter()
