@@ -470,6 +470,98 @@ pub fn client_score(name: &str, labels: &crate::model::Labels) -> u8 {
     }
 }
 
+/// How a client's sidecar sends traffic to the target, when something other than automatic
+/// mTLS decides it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientTls {
+    /// Whether the sidecar sends plaintext.
+    pub plaintext: bool,
+    /// Why (`DestinationRule shop/web-plain sets tls.mode DISABLE`).
+    pub why: String,
+}
+
+/// Whether a DestinationRule is visible to clients in `client_ns` (`exportTo`).
+fn exported_to(rule: &crate::model::DestinationRuleInfo, client_ns: &str) -> bool {
+    rule.export_to.is_empty()
+        || rule
+            .export_to
+            .iter()
+            .any(|e| e == "*" || e == client_ns || (e == "." && rule.namespace == client_ns))
+}
+
+/// What a sidecar client in `client_ns` with `client_labels` sends to a Service port, given the
+/// DestinationRules for that Service's host (already matched to the Service) and whether
+/// automatic mTLS is on. `None`: automatic mTLS decides (mTLS to meshed pods, plaintext for a
+/// namespace- or mesh-level DISABLE).
+///
+/// Like Istio, one rule applies per client: the client namespace's own rule first, then the
+/// Service namespace's, then the root namespace's, each only when exported to the client and
+/// when its `workloadSelector` selects the client. In that rule a `portLevelSettings` entry for
+/// the port wins over the rule-level `tls`. Subset settings are ignored (a probe through the
+/// Service does not pick a subset).
+pub fn client_tls(
+    rules: &[crate::model::DestinationRuleInfo],
+    client_ns: &str,
+    client_labels: &crate::model::Labels,
+    service_ns: &str,
+    root_ns: &str,
+    service_port: u32,
+    auto_mtls: bool,
+) -> Option<ClientTls> {
+    use crate::model::TlsMode;
+    let applies = |r: &&crate::model::DestinationRuleInfo| {
+        exported_to(r, client_ns)
+            && r.workload_selector
+                .iter()
+                .all(|(k, v)| client_labels.get(k) == Some(v))
+    };
+    let rank = |r: &crate::model::DestinationRuleInfo| {
+        if r.namespace == client_ns {
+            0
+        } else if r.namespace == service_ns {
+            1
+        } else if r.namespace == root_ns {
+            2
+        } else {
+            3
+        }
+    };
+    let mut candidates: Vec<&crate::model::DestinationRuleInfo> = rules.iter().filter(applies).collect();
+    candidates.sort_by_key(|r| (rank(r), r.created, r.name.clone()));
+    let rule = candidates.first();
+    let setting = rule.and_then(|r| {
+        let top = r.tls.iter().filter(|t| t.subset.is_none());
+        top.clone()
+            .find(|t| t.port == Some(service_port))
+            .or_else(|| top.clone().find(|t| t.port.is_none()))
+    });
+    match (rule, setting) {
+        (Some(r), Some(t)) => match t.mode {
+            TlsMode::Disable => Some(ClientTls {
+                plaintext: true,
+                why: format!(
+                    "DestinationRule {}/{} sets tls.mode DISABLE, so the client's sidecar sends plaintext",
+                    r.namespace, r.name
+                ),
+            }),
+            TlsMode::IstioMutual => Some(ClientTls {
+                plaintext: false,
+                why: format!(
+                    "DestinationRule {}/{} sets tls.mode ISTIO_MUTUAL",
+                    r.namespace, r.name
+                ),
+            }),
+            _ => None,
+        },
+        _ if !auto_mtls => Some(ClientTls {
+            plaintext: true,
+            why: "enableAutoMtls is false and no DestinationRule asks for ISTIO_MUTUAL, so the client's sidecar sends plaintext".into(),
+        }),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -748,5 +840,66 @@ mod tests {
         assert!(!Verdict::Pass.fails());
         assert!(Verdict::Mismatch.fails() && Verdict::Inconclusive.fails());
         assert!(Verdict::PlaintextAccepted.as_str().starts_with("SECURITY"));
+    }
+
+    fn rule(
+        ns: &str,
+        name: &str,
+        tls: Vec<(Option<u32>, crate::model::TlsMode)>,
+    ) -> crate::model::DestinationRuleInfo {
+        crate::model::DestinationRuleInfo {
+            namespace: ns.into(),
+            name: name.into(),
+            created: crate::model::Created(0),
+            host: "web-api".into(),
+            export_to: vec![],
+            workload_selector: Default::default(),
+            tls: tls
+                .into_iter()
+                .map(|(port, mode)| crate::model::DrTlsSetting {
+                    subset: None,
+                    subset_labels: Default::default(),
+                    port,
+                    mode,
+                })
+                .collect(),
+            unknowns: vec![],
+        }
+    }
+
+    #[test]
+    fn destination_rules_decide_what_a_sidecar_client_sends() {
+        use crate::model::TlsMode as T;
+        let none = crate::model::Labels::new();
+        let tls = |rules: &[crate::model::DestinationRuleInfo], client_ns: &str, auto: bool| {
+            client_tls(rules, client_ns, &none, "shop", "istio-system", 8080, auto)
+        };
+        assert_eq!(tls(&[], "shop", true), None);
+        let off = tls(&[], "shop", false).unwrap();
+        assert!(off.plaintext && off.why.contains("enableAutoMtls"), "{off:?}");
+        let plain = rule("shop", "plain", vec![(None, T::Disable)]);
+        let r = tls(std::slice::from_ref(&plain), "other", true).unwrap();
+        assert!(r.plaintext && r.why.contains("shop/plain"), "{r:?}");
+        // the port-level setting wins over the rule level; another port's does not apply
+        let ports = rule(
+            "shop",
+            "ports",
+            vec![(None, T::Disable), (Some(8080), T::IstioMutual)],
+        );
+        assert!(!tls(std::slice::from_ref(&ports), "shop", true).unwrap().plaintext);
+        let other_port = rule("shop", "p", vec![(Some(9090), T::Disable)]);
+        assert_eq!(tls(&[other_port], "shop", true), None);
+        // the client namespace's own rule wins over the service namespace's
+        let own = rule("client", "own", vec![(None, T::IstioMutual)]);
+        assert!(!tls(&[plain.clone(), own], "client", true).unwrap().plaintext);
+        // exportTo "." hides a rule from other namespaces
+        let mut private = plain.clone();
+        private.export_to = vec![".".into()];
+        assert_eq!(tls(std::slice::from_ref(&private), "client", true), None);
+        assert!(tls(&[private], "shop", true).unwrap().plaintext);
+        // a workloadSelector that does not select the client
+        let mut scoped = plain;
+        scoped.workload_selector = [("app".to_string(), "legacy".to_string())].into();
+        assert_eq!(tls(&[scoped], "shop", true), None);
     }
 }

@@ -308,6 +308,35 @@ fn workload_level_disable_rejects_meshed_clients_namespace_level_does_not() {
 }
 
 #[test]
+fn a_destination_rule_that_disables_tls_makes_meshed_clients_plaintext() {
+    let lab = strict_lab();
+    lab.apply(
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: web-api-plain\n  namespace: istioinaction\nspec:\n  host: web-api.istioinaction.svc.cluster.local\n  trafficPolicy:\n    tls:\n      mode: DISABLE\n",
+    );
+    let run = lab.run(&["probe", TARGET, "-o", "json"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    let doc = run.json();
+    let mesh = result_for(&doc, MESH_SLEEP);
+    assert_eq!(mesh["expected"], "reject", "{mesh:#}");
+    assert_eq!(mesh["clientTls"]["plaintext"], true);
+    assert!(
+        mesh["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("DestinationRule istioinaction/web-api-plain sets tls.mode DISABLE"),
+        "{mesh:#}"
+    );
+    assert_eq!(mesh["observed"]["result"], "rejected");
+    assert_eq!(mesh["verdict"], "pass");
+    assert!(
+        run.stderr
+            .contains("error: DestinationRuleDisablesTls DestinationRule istioinaction/web-api-plain"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn port_level_settings_decide_the_expectation() {
     let lab = Lab::start(Scenario::lab().exec_handler(mesh_handler));
     lab.apply(

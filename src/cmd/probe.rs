@@ -21,15 +21,18 @@ use crate::certs::{self, CertFinding, CertReport, Expectation as CertExpectation
 use crate::cli::{GlobalArgs, ProbeArgs, ProbeOutput};
 use crate::client::{Cluster, connect};
 use crate::collect::{ReadOptions, Scope, read_snapshot};
-use crate::engine::{Finding, FindingCode, Level, Membership, PolicyIndex, analyze, membership};
+use crate::engine::{
+    Finding, FindingCode, Level, Membership, PolicyIndex, ServiceIndex, analyze, membership,
+};
 use crate::error::Error;
 use crate::exec::{ExecOutput, exec};
 use crate::model::mesh::mesh_configmap_name;
 use crate::model::pod::PROXY_CONTAINER;
-use crate::model::{Labels, MeshSettings, Mode, PodInfo, TargetPort};
+use crate::model::{DestinationRuleInfo, Labels, MeshSettings, Mode, PodInfo, TargetPort};
 use crate::probe::{
-    Enforcement, Expected, Outcome, PodRef, Tool, Verdict, app_container, client_score, command, expected,
-    interpret_curl, interpret_wget, parse_pod_ref, parse_target, pod_is_running, verdict,
+    ClientTls, Enforcement, Expected, Outcome, PodRef, Tool, Verdict, app_container, client_score,
+    client_tls, command, expected, interpret_curl, interpret_wget, parse_pod_ref, parse_target,
+    pod_is_running, verdict,
 };
 use crate::render::table::{Cell, Table};
 use crate::render::to_json;
@@ -160,6 +163,9 @@ struct ProbeResult {
     expected: Option<Expected>,
     /// Why.
     reason: String,
+    /// When a DestinationRule or the mesh config, not automatic mTLS, decides what the
+    /// client's sidecar sends.
+    client_tls: Option<ClientTls>,
     observed: Outcome,
     verdict: Verdict,
     /// The tool's exit code.
@@ -247,6 +253,12 @@ struct Resolved {
     notes: Vec<String>,
     /// Pods of the target namespace (full objects), for client picking.
     namespace_pods: Vec<Pod>,
+    /// DestinationRules whose host designates the target Service.
+    rules: Vec<DestinationRuleInfo>,
+    /// Istio's root namespace.
+    root_namespace: String,
+    /// `enableAutoMtls` from the mesh config.
+    auto_mtls: bool,
 }
 
 async fn resolve_target(cluster: &Cluster, args: &ProbeArgs, raw: &str) -> Result<Resolved, Error> {
@@ -352,6 +364,19 @@ async fn resolve_target(cluster: &Cluster, args: &ProbeArgs, raw: &str) -> Resul
     notes.extend(read.warnings.iter().cloned());
     let analysis = analyze(&read.snapshot);
     let index = PolicyIndex::new(&read.snapshot);
+    let services = ServiceIndex::new(&read.snapshot.services, &read.snapshot.cluster_domain);
+    let rules: Vec<DestinationRuleInfo> = read
+        .snapshot
+        .destination_rules
+        .iter()
+        .filter(|dr| {
+            services
+                .lookup(&dr.host, &dr.namespace)
+                .iter()
+                .any(|s| s.namespace == ns && s.name == target.service)
+        })
+        .cloned()
+        .collect();
     let client_visible_disable = index.namespace_mode(&ns).mode == Mode::Disable;
 
     let mut target_port = None;
@@ -435,6 +460,9 @@ async fn resolve_target(cluster: &Cluster, args: &ProbeArgs, raw: &str) -> Resul
         findings,
         notes,
         namespace_pods,
+        rules,
+        root_namespace: read.snapshot.root_namespace.clone(),
+        auto_mtls: !read.snapshot.auto_mtls_disabled,
     })
 }
 
@@ -598,20 +626,43 @@ async fn probe_all(
     let mut results = Vec::new();
     for client in clients {
         let meshed = client.mesh.is_meshed();
+        // A sidecar client's DestinationRules (or enableAutoMtls: false) may override automatic mTLS.
+        let tls = match client.mesh {
+            Membership::Sidecar | Membership::NativeSidecar => client_tls(
+                &target.rules,
+                &pod_ns(&client.pod),
+                &labels_of(&client.pod),
+                &target.view.namespace,
+                &target.root_namespace,
+                u32::from(target.view.port),
+                target.auto_mtls,
+            ),
+            _ => None,
+        };
+        let sends_plaintext = !meshed || tls.as_ref().is_some_and(|t| t.plaintext);
+        let forced_mtls = tls.as_ref().is_some_and(|t| !t.plaintext);
         let predictions: BTreeSet<(Expected, &'static str)> = target
             .enforcement
             .iter()
-            .map(|e| expected(e.enforcement, meshed))
+            .map(|e| {
+                let mut e = e.enforcement;
+                // A client told to use ISTIO_MUTUAL keeps sending mTLS even to a DISABLE namespace.
+                e.workload_level |= forced_mtls;
+                expected(e, !sends_plaintext)
+            })
             .collect();
         let expectations: BTreeSet<Expected> = predictions.iter().map(|p| p.0).collect();
-        let (expect, reason) = match (expectations.len(), predictions.iter().next()) {
+        let (expect, mut reason) = match (expectations.len(), predictions.iter().next()) {
             (1, Some((e, why))) => (Some(*e), why.to_string()),
             _ => (
                 None,
                 "the pods behind the Service enforce different modes: either result can happen".into(),
             ),
         };
-        let strict_plaintext = !meshed
+        if let Some(t) = &tls {
+            reason = format!("{}; {reason}", t.why);
+        }
+        let strict_plaintext = sends_plaintext
             && target
                 .enforcement
                 .iter()
@@ -635,6 +686,7 @@ async fn probe_all(
             command: argv,
             expected: expect,
             reason,
+            client_tls: tls,
             observed,
             verdict: v,
             exit_code,

@@ -292,7 +292,18 @@ pub fn mesh_handler(req: &ExecRequest, cluster: &Cluster) -> Option<ExecResponse
         .map(|p| p["targetPort"].to_string())
         .unwrap_or_else(|| svc_port.to_string());
     let (mode, workload_level) = mode_of(cluster, &target, &target_port);
+    // A DestinationRule with tls.mode DISABLE for the host makes the client's sidecar send plaintext.
+    let dr_plaintext = cluster
+        .list("networking.istio.io/v1", "DestinationRule", None)
+        .iter()
+        .any(|dr| {
+            dr["spec"]["host"]
+                .as_str()
+                .is_some_and(|h| h.split('.').next() == Some(svc))
+                && dr["spec"]["trafficPolicy"]["tls"]["mode"] == "DISABLE"
+        });
     Some(match (mode.as_str(), client_meshed) {
+        ("STRICT", true) if dr_plaintext => ExecResponse::ok("503"),
         ("STRICT", false) => reset(),
         ("DISABLE", true) if workload_level => ExecResponse::ok("503"),
         _ => ExecResponse::ok("200"),
