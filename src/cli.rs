@@ -379,8 +379,8 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "NS")]
     pub from_namespace: Option<String>,
 
-    /// Create two short-lived client pods (in and outside the mesh), probe, delete them
-    #[arg(long)]
+    /// Create two short-lived client pods (in and outside the mesh), probe, delete them (also on error or Ctrl-C)
+    #[arg(long, conflicts_with = "from")]
     pub create_clients: bool,
 
     /// Image of the created client pods
@@ -541,6 +541,20 @@ mod tests {
         assert!(parse(&["k", "probe"]).is_err());
         assert!(parse(&["k", "probe", "--certs", "deploy/web-api"]).is_ok());
         assert!(parse(&["k", "probe", "web-api.istioinaction:8080"]).is_ok());
+        assert!(parse(&["k", "probe", "web-api", "--image", "x"]).is_err());
+        assert!(parse(&["k", "probe", "web-api", "--start-timeout", "10s"]).is_err());
+        assert!(parse(&["k", "probe", "web-api", "--create-clients", "--from", "sleep"]).is_err());
+        assert!(
+            parse(&[
+                "k",
+                "probe",
+                "web-api",
+                "--create-clients",
+                "--start-timeout",
+                "10s"
+            ])
+            .is_ok()
+        );
     }
 
     #[test]

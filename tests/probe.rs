@@ -457,6 +457,53 @@ fn from_accepts_deployments_and_without_an_outside_client_says_so() {
     );
 }
 
+#[test]
+fn a_target_outside_the_mesh_accepts_everyone_and_no_client_is_an_error() {
+    let lab = strict_lab();
+    lab.apply(&peer_authentication("default", "default", "STRICT", None));
+    // default/sleep has no sidecar: STRICT in its namespace protects nothing.
+    let run = lab.run(&["probe", "sleep.default:80"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(
+        run.stdout.contains(&format!(
+            "Policy on port 80: STRICT (namespace default/default) (not in the mesh: nothing enforces it) for pod {PLAIN_SLEEP}"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("the target pods have no sidecar or ztunnel: nothing enforces the policy"),
+        "{}",
+        run.stdout
+    );
+    // the meshed sleep was found cluster-wide; no other pod outside the mesh looks like a client
+    assert!(
+        run.stdout.contains(&format!("istioinaction/{MESH_SLEEP}")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains("no running client pod outside the mesh found"),
+        "{}",
+        run.stderr
+    );
+
+    lab.server
+        .cluster()
+        .delete("v1", "Pod", "istioinaction", MESH_SLEEP);
+    let run = lab.run(&["probe", "sleep.default:80", "--from-namespace", "default"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("error: no client pod to probe from: use --from POD or --create-clients"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Created clients
 

@@ -789,10 +789,15 @@ fn plural_pods(p: &[String]) -> String {
 
 /// Prints the report and the messages that go to stderr; returns the exit code.
 fn finish_traffic(report: &TrafficReport, out: ProbeOutput) -> Result<i32, Error> {
-    print!("{}", render_traffic(report, out)?);
     for n in &report.notes {
         eprintln!("note: {n}");
     }
+    if report.results.is_empty() {
+        return Err(Error::Other(
+            "no client pod to probe from: use --from POD or --create-clients".into(),
+        ));
+    }
+    print!("{}", render_traffic(report, out)?);
     for f in &report.findings {
         eprintln!("{}: {} {}: {}", f.severity, f.code, f.object, f.message);
     }
@@ -839,11 +844,6 @@ fn finish_traffic(report: &TrafficReport, out: ProbeOutput) -> Result<i32, Error
             ),
             Verdict::Pass => {}
         }
-    }
-    if report.results.is_empty() {
-        return Err(Error::Other(
-            "no client pod to probe from: use --from POD or --create-clients".into(),
-        ));
     }
     Ok(if report.ok { 0 } else { 1 })
 }
