@@ -337,6 +337,44 @@ fn a_destination_rule_that_disables_tls_makes_meshed_clients_plaintext() {
 }
 
 #[test]
+fn pods_that_disagree_make_the_expectation_either() {
+    let lab = strict_lab();
+    lab.apply(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-api-v2\n  namespace: istioinaction\n  labels:\n    app: web-api\n    version: v2\nspec:\n  serviceAccountName: web-api\n  containers:\n  - name: web-api\n    image: web-api:2\n",
+    );
+    lab.apply(&peer_authentication(
+        "istioinaction",
+        "v2-plain",
+        "DISABLE",
+        Some(("version", "v2")),
+    ));
+    let run = lab.run(&["probe", TARGET, "-o", "json"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    let doc = run.json();
+    let modes: Vec<&str> = doc["enforcement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(modes.len(), 2, "{doc:#}");
+    assert!(
+        modes.contains(&"STRICT") && modes.contains(&"DISABLE"),
+        "{modes:?}"
+    );
+    for r in doc["results"].as_array().unwrap() {
+        assert_eq!(r["expected"], serde_json::Value::Null, "{r:#}");
+        assert_eq!(r["verdict"], "inconclusive", "{r:#}");
+    }
+    assert!(
+        run.stderr.contains("enforce different modes on port 8080"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("SECURITY"), "{}", run.stderr);
+}
+
+#[test]
 fn port_level_settings_decide_the_expectation() {
     let lab = Lab::start(Scenario::lab().exec_handler(mesh_handler));
     lab.apply(

@@ -662,18 +662,17 @@ async fn probe_all(
         if let Some(t) = &tls {
             reason = format!("{}; {reason}", t.why);
         }
+        // Plaintext accepted is a security finding only where every pod enforces STRICT.
         let strict_plaintext = sends_plaintext
-            && target
-                .enforcement
-                .iter()
-                .any(|e| e.enforcement.mode == Mode::Strict && e.enforcement.target_in_mesh);
+            && target.enforcement.iter().all(|e| {
+                e.enforcement.mode == Mode::Strict
+                    && e.enforcement.target_in_mesh
+                    && !e.enforcement.port_bypassed
+            });
         let (tool, argv, observed, exit_code, stderr) =
             probe_one(cluster, client, &target.view.url, args.timeout).await?;
         let v = match expect {
             Some(e) => verdict(e, &observed, strict_plaintext),
-            None if strict_plaintext && matches!(observed, Outcome::Accepted { .. }) => {
-                Verdict::PlaintextAccepted
-            }
             None => Verdict::Inconclusive,
         };
         results.push(ProbeResult {
