@@ -361,13 +361,16 @@ pub enum ProbeOutput {
 
 /// Arguments of `probe`.
 #[derive(Debug, Clone, Args)]
-#[command(
-    after_help = "Exit status: 0 when every probe shows what the policy predicts (or, with --certs, \
+#[command(after_help = "Examples:\n  \
+kubectl mtls probe web-api.istioinaction:8080\n  \
+kubectl mtls probe web-api.istioinaction:8080 --from deploy/sleep --from-namespace default\n  \
+kubectl mtls probe http://web-api.istioinaction:8080/health --create-clients\n  \
+kubectl mtls probe --certs deploy/web-api -n istioinaction\n\n\
+Exit status: 0 when every probe shows what the policy predicts (or, with --certs, \
 no certificate finding of severity error); 1 on any mismatch, inconclusive probe or error finding; \
-2 on a usage error; 130 when interrupted (created client pods are deleted first)."
-)]
+2 on a usage error; 130 when interrupted (created client pods are deleted first).")]
 pub struct ProbeArgs {
-    /// SERVICE[.NAMESPACE][:PORT][/PATH] or an http:// URL
+    /// SERVICE[.NAMESPACE][:PORT][/PATH] or an http:// URL (namespace default: -n, else the context's; port default: the Service's first)
     #[arg(value_name = "TARGET", required_unless_present = "certs")]
     pub target: Option<String>,
 
@@ -410,7 +413,7 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "NS", default_value = "istio-system")]
     pub istio_namespace: String,
 
-    /// Show the workload certificates of POD or deploy/NAME instead of probing traffic
+    /// Show and check the workload certificate of POD or deploy/NAME (in -n NS) instead of probing traffic
     #[arg(long, value_name = "POD", conflicts_with_all = ["target", "from", "create_clients"])]
     pub certs: Option<String>,
 
