@@ -304,7 +304,26 @@ fn workload_level_disable_rejects_meshed_clients_namespace_level_does_not() {
     assert_eq!(run.code, 0, "{run:#?}");
     let doc = run.json();
     assert_eq!(doc["enforcement"][0]["workloadLevel"], false);
-    assert_eq!(result_for(&doc, MESH_SLEEP)["expected"], "accept");
+    let mesh = result_for(&doc, MESH_SLEEP);
+    assert_eq!(mesh["expected"], "accept");
+    assert_eq!(mesh["clientTls"]["plaintext"], true, "{mesh:#}");
+
+    // A workload that asks for STRICT inside a DISABLE namespace: meshed clients still send
+    // plaintext (automatic mTLS only sees the namespace level) and are rejected.
+    lab.apply(&peer_authentication(
+        "istioinaction",
+        "web-api-strict",
+        "STRICT",
+        Some(("app", "web-api")),
+    ));
+    let run = lab.run(&["probe", TARGET, "-o", "json"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    let doc = run.json();
+    assert_eq!(doc["enforcement"][0]["mode"], "STRICT");
+    let mesh = result_for(&doc, MESH_SLEEP);
+    assert_eq!(mesh["expected"], "reject", "{mesh:#}");
+    assert_eq!(mesh["observed"]["result"], "rejected", "{mesh:#}");
+    assert_eq!(result_for(&doc, PLAIN_SLEEP)["expected"], "reject");
 }
 
 #[test]

@@ -259,6 +259,9 @@ struct Resolved {
     root_namespace: String,
     /// `enableAutoMtls` from the mesh config.
     auto_mtls: bool,
+    /// The namespace- or mesh-level mode of the target namespace is DISABLE: automatic mTLS
+    /// makes sidecar clients send plaintext.
+    namespace_disable: bool,
 }
 
 async fn resolve_target(cluster: &Cluster, args: &ProbeArgs, raw: &str) -> Result<Resolved, Error> {
@@ -463,6 +466,7 @@ async fn resolve_target(cluster: &Cluster, args: &ProbeArgs, raw: &str) -> Resul
         rules,
         root_namespace: read.snapshot.root_namespace.clone(),
         auto_mtls: !read.snapshot.auto_mtls_disabled,
+        namespace_disable: client_visible_disable,
     })
 }
 
@@ -636,7 +640,14 @@ async fn probe_all(
                 &target.root_namespace,
                 u32::from(target.view.port),
                 target.auto_mtls,
-            ),
+            )
+            .or_else(|| {
+                target.namespace_disable.then(|| ClientTls {
+                    plaintext: true,
+                    why: "namespace/mesh-level DISABLE: automatic mTLS makes the client's sidecar send plaintext"
+                        .into(),
+                })
+            }),
             _ => None,
         };
         let sends_plaintext = !meshed || tls.as_ref().is_some_and(|t| t.plaintext);

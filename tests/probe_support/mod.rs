@@ -220,8 +220,23 @@ fn labels_match(selector: &Value, labels: &Value) -> bool {
         .is_none_or(|m| m.iter().all(|(k, v)| labels.get(k) == Some(v)))
 }
 
-/// The mode a target pod enforces and whether a workload-level policy set it: the oldest...
-/// simplified to "workload policy, else namespace policy, else mesh policy, else PERMISSIVE".
+/// The namespace- or mesh-level mode of a namespace (what clients' automatic mTLS sees).
+fn namespace_mode(cluster: &Cluster, ns: &str) -> String {
+    for n in [ns, "istio-system"] {
+        for pa in cluster.list("security.istio.io/v1", "PeerAuthentication", Some(n)) {
+            if pa["spec"]["selector"].is_null()
+                && let Some(m) = pa["spec"]["mtls"]["mode"].as_str()
+            {
+                return m.to_string();
+            }
+        }
+    }
+    "PERMISSIVE".into()
+}
+
+/// The mode a target pod enforces and whether a workload-level policy set it, simplified to
+/// "workload policy (its port-level entry first), else namespace policy, else mesh policy,
+/// else PERMISSIVE".
 fn mode_of(cluster: &Cluster, pod: &Value, port: &str) -> (String, bool) {
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
     let pas = |n: &str| cluster.list("security.istio.io/v1", "PeerAuthentication", Some(n));
@@ -237,16 +252,7 @@ fn mode_of(cluster: &Cluster, pod: &Value, port: &str) -> (String, bool) {
             }
         }
     }
-    for n in [ns, "istio-system"] {
-        for pa in pas(n) {
-            if pa["spec"]["selector"].is_null()
-                && let Some(m) = mode(&pa)
-            {
-                return (m, false);
-            }
-        }
-    }
-    ("PERMISSIVE".into(), false)
+    (namespace_mode(cluster, ns), false)
 }
 
 /// Answers `curl ... http://SVC.NS:PORT/...` the way a sidecar mesh does: STRICT rejects
@@ -302,8 +308,10 @@ pub fn mesh_handler(req: &ExecRequest, cluster: &Cluster) -> Option<ExecResponse
                 .is_some_and(|h| h.split('.').next() == Some(svc))
                 && dr["spec"]["trafficPolicy"]["tls"]["mode"] == "DISABLE"
         });
+    // Automatic mTLS sends plaintext when the namespace or mesh level is DISABLE.
+    let client_plaintext = dr_plaintext || namespace_mode(cluster, ns) == "DISABLE";
     Some(match (mode.as_str(), client_meshed) {
-        ("STRICT", true) if dr_plaintext => ExecResponse::ok("503"),
+        ("STRICT", true) if client_plaintext => ExecResponse::ok("503"),
         ("STRICT", false) => reset(),
         ("DISABLE", true) if workload_level => ExecResponse::ok("503"),
         _ => ExecResponse::ok("200"),
