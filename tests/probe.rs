@@ -603,6 +603,35 @@ fn created_clients_are_probed_then_deleted() {
 }
 
 #[test]
+fn a_created_mesh_client_without_sidecar_is_reported() {
+    let lab = strict_lab();
+    lab.apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: legacy\n  labels:\n    istio-injection: disabled\n");
+    let run = lab.run(&[
+        "probe",
+        TARGET,
+        "--create-clients",
+        "--from-namespace",
+        "legacy",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("was created with sidecar.istio.io/inject=true but got no sidecar"),
+        "{}",
+        run.stderr
+    );
+    let doc = run.json();
+    for r in doc["results"].as_array().unwrap() {
+        assert_eq!(r["mesh"], "none", "{r:#}");
+        assert_eq!(r["expected"], "reject");
+        assert_eq!(r["namespace"], "legacy");
+    }
+    assert!(lab.pods_named("mtls-probe-").is_empty());
+}
+
+#[test]
 fn created_clients_are_deleted_when_probing_fails() {
     // May create and delete pods but not exec into them.
     let user = User::new("creator", "creator-token")
