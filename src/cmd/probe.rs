@@ -422,6 +422,12 @@ async fn resolve_target(cluster: &Cluster, args: &ProbeArgs, raw: &str) -> Resul
         }
     }
     let target_port = target_port.unwrap_or(svc_port.port);
+    if enforcement.is_empty() {
+        return Err(Error::Other(format!(
+            "the policy of the pods behind {ns}/{} could not be resolved",
+            target.service
+        )));
+    }
     if enforcement.len() > 1 {
         notes.push(format!(
             "the pods behind {ns}/{} enforce different modes on port {target_port}: each request reaches one of them",
