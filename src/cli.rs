@@ -166,8 +166,34 @@ pub enum Command {
     /// Show the effective mTLS mode of namespaces, workloads and ports, who is in the mesh, and readiness for STRICT
     Status(StatusArgs),
     /// Change a PeerAuthentication safely (the one Istio honours), showing the change first
+    #[command(
+        long_about = "Change the PeerAuthentication Istio honours in a scope (mesh, namespace or workload selector) \
+            with server-side apply, after showing the YAML diff and the effect on workloads.\n\n\
+            The oldest policy of the scope is changed whatever its name (Istio ignores newer ones); without one, \
+            `default` (or --name) is created. Only spec.mtls.mode, the given ports and, for a new selector \
+            policy, the selector are owned (field manager kubectl-mtls). A change is refused (exit 1, nothing \
+            written) when the cluster's configuration shows it would break traffic or not take effect: a \
+            DestinationRule sending plaintext to workloads that become STRICT, a workload-level DISABLE mTLS \
+            clients would fail against, DISABLE on ambient workloads, a workload policy shadowed by an older one. \
+            --force writes anyway and says what it overrode.",
+        after_help = "Examples:\n  kubectl mtls enable istioinaction --strict --dry-run\n  \
+            kubectl mtls enable istioinaction --strict\n  \
+            kubectl mtls enable istioinaction -l app=web-api --strict --port 8080=PERMISSIVE\n  \
+            kubectl mtls enable --mesh --permissive --dry-run=server"
+    )]
     Enable(EnableArgs),
     /// Show what `enable` (or a PeerAuthentication manifest) would change, as YAML and as effect on workloads
+    #[command(
+        long_about = "Show what `enable` with the same flags, or PeerAuthentication manifests (-f), would change: \
+            a unified YAML diff of each object (live against the API server's dry-run apply result, or a \
+            client-side merge when the server refuses the dry run), then the workloads and ports whose effective \
+            mTLS mode changes and the findings the change would create or resolve. Nothing is written.",
+        after_help = "Exit status (as kubectl diff): 0 no differences, 1 differences, 2 an error.\n\
+            KUBECTL_EXTERNAL_DIFF=\"PROGRAM [FLAGS]\" runs PROGRAM on two directories (live and merged) holding \
+            one file per object, named security.istio.io.VERSION.PeerAuthentication.NAMESPACE.NAME.\n\n\
+            Examples:\n  kubectl mtls diff istioinaction --strict\n  kubectl mtls diff -f policies.yaml\n  \
+            kustomize build overlays/prod | kubectl mtls diff -f -"
+    )]
     Diff(DiffArgs),
     /// Prove enforcement with real traffic through pod exec (curl from a client in and one outside the mesh), and inspect workload certificates
     Probe(ProbeArgs),
@@ -266,7 +292,7 @@ pub struct TargetArgs {
     #[arg(short = 'l', long, value_name = "KEY=VALUE,...")]
     pub selector: Option<String>,
 
-    /// Name for a new policy (default: "default"; required for a new selector policy)
+    /// Name for a new policy (default: "default"; a new selector policy is named after a single app label, else needs --name)
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 
@@ -311,11 +337,11 @@ pub struct EnableArgs {
     #[command(flatten)]
     pub target: TargetArgs,
 
-    /// Show the change without writing it: client (no request at all) or server (dryRun=All)
+    /// Show the change without writing it: client (no write request at all) or server (dryRun=All: the API server and Istio's webhook judge it)
     #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "client", value_name = "MODE")]
     pub dry_run: Option<DryRun>,
 
-    /// Write even when the cluster's configuration shows traffic would break
+    /// Write even when the review refuses the change (traffic would break or the change would not take effect)
     #[arg(long)]
     pub force: bool,
 
@@ -327,9 +353,39 @@ pub struct EnableArgs {
     #[arg(long, value_name = "NAME", default_value = "kubectl-mtls")]
     pub field_manager: String,
 
-    /// Print the resulting object
+    /// Print the resulting object on stdout (the diff, effect and result line then go to stderr)
     #[arg(short = 'o', long, value_enum)]
     pub output: Option<ObjectOutput>,
+}
+
+/// The mode flags of `diff`: as [`ModeFlags`], but optional, since `-f` takes none.
+#[derive(Debug, Clone, Args)]
+#[group(id = "diff_mode", required = false, multiple = false)]
+pub struct DiffModeFlags {
+    /// Accept only mutual TLS
+    #[arg(long)]
+    pub strict: bool,
+    /// Accept plaintext and mutual TLS
+    #[arg(long)]
+    pub permissive: bool,
+    /// Accept only plaintext
+    #[arg(long)]
+    pub disable: bool,
+    /// Set the mode to UNSET: inherit from the level above
+    #[arg(long)]
+    pub unset: bool,
+}
+
+impl DiffModeFlags {
+    /// The mode flags, when one was given.
+    pub fn selected(&self) -> Option<ModeFlags> {
+        (self.strict || self.permissive || self.disable || self.unset).then_some(ModeFlags {
+            strict: self.strict,
+            permissive: self.permissive,
+            disable: self.disable,
+            unset: self.unset,
+        })
+    }
 }
 
 /// Arguments of `diff`.
@@ -337,15 +393,15 @@ pub struct EnableArgs {
 pub struct DiffArgs {
     /// The change, as with `enable` (or use -f)
     #[command(flatten)]
-    pub mode: Option<ModeFlags>,
+    pub mode: DiffModeFlags,
     #[command(flatten)]
     pub target: TargetArgs,
 
-    /// PeerAuthentication manifests to compare with the cluster ("-" reads stdin)
+    /// PeerAuthentication manifests to compare with the cluster, several documents allowed ("-" reads stdin)
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub files: Vec<String>,
 
-    /// The server-side apply field manager used for the dry-run
+    /// The server-side apply field manager of the dry-run apply
     #[arg(long, value_name = "NAME", default_value = "kubectl-mtls")]
     pub field_manager: String,
 }

@@ -9,6 +9,7 @@
 //! - [`cmd`]: one thin orchestration per subcommand.
 
 pub mod certs;
+pub mod change;
 pub mod cli;
 pub mod client;
 pub mod cmd;

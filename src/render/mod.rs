@@ -1,6 +1,7 @@
 //! Rendering apart from everything else: kubectl-style tables, JSON and YAML documents,
 //! unified diffs. Renderers return strings; commands decide where they go.
 
+pub mod diff;
 pub mod status;
 pub mod table;
 

@@ -69,6 +69,7 @@ mod cluster;
 mod exec;
 mod fields;
 mod inject;
+mod mesh;
 mod proto;
 mod resources;
 mod scenario;
@@ -81,6 +82,7 @@ mod util;
 
 pub use cluster::{Cluster, SimError};
 pub use exec::{ExecHandlerFn, ExecRequest, ExecResponse, ExecRule};
+pub use mesh::SimulatedMesh;
 pub use scenario::{ADMIN_TOKEN, IstioApi, Rule, Scenario, User};
 pub use server::RequestRecord;
 

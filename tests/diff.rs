@@ -1,0 +1,441 @@
+//! `kubectl mtls diff` against the simulated cluster: flag mode and `-f` (files, several
+//! documents, stdin), exit codes like `kubectl diff`, server dry runs only (request log),
+//! KUBECTL_EXTERNAL_DIFF, v1beta1-only clusters, bad manifests.
+
+// The shared harness re-exports more than this file uses.
+#[allow(unused_imports)]
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+fn is_write(r: &RequestRecord) -> bool {
+    matches!(
+        r.verb.as_str(),
+        "create" | "update" | "patch" | "delete" | "deletecollection"
+    )
+}
+
+fn assert_only_dry_run_writes(lab: &Lab) {
+    let writes: Vec<RequestRecord> = lab.requests().into_iter().filter(is_write).collect();
+    assert!(!writes.is_empty(), "diff compares against the server's dry run");
+    assert!(
+        writes.iter().all(|r| r.dry_run && r.query.contains("dryRun=All")),
+        "{writes:?}"
+    );
+}
+
+/// Runs the plugin as admin with extra environment and optional stdin.
+fn plugin_with(lab: &Lab, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    let home = lab.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut cmd = Command::new(PLUGIN);
+    cmd.env_clear()
+        .env("HOME", &home)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(lab.kubeconfig("admin"))
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn plugin");
+    if let Some(text) = stdin {
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn differences_exit_1_and_show_yaml_and_effect() {
+    let lab = Lab::start(Scenario::lab());
+    lab.server.clear_requests();
+    let run = lab.plugin(&["diff", "istioinaction", "--strict"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let out = &run.stdout;
+    assert!(
+        out.starts_with(
+            "--- live/security.istio.io.v1.PeerAuthentication.istioinaction.default\n+++ merged/security.istio.io.v1.PeerAuthentication.istioinaction.default\n@@ -0,0 +1,"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("+    mode: STRICT\n"), "{out}");
+    // The server's dry-run answer is compared without the noisy fields.
+    for noise in [
+        "managedFields",
+        "resourceVersion",
+        "uid:",
+        "creationTimestamp",
+        "generation",
+    ] {
+        assert!(!out.contains(noise), "{noise} in {out}");
+    }
+    assert!(
+        out.contains("Workloads whose effective mTLS mode changes:"),
+        "{out}"
+    );
+    let web = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("istioinaction/web-api "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(web.contains("PERMISSIVE") && web.contains("STRICT"), "{web}");
+    assert!(!out.contains("\x1b["), "no colour in a pipe");
+    assert_only_dry_run_writes(&lab);
+    assert!(
+        lab.server
+            .cluster()
+            .get(
+                "security.istio.io/v1",
+                "PeerAuthentication",
+                "istioinaction",
+                "default"
+            )
+            .is_none()
+    );
+}
+
+#[test]
+fn no_difference_exits_0() {
+    let lab = Lab::start(Scenario::lab());
+    assert_eq!(lab.plugin(&["enable", "istioinaction", "--strict"]).code, 0);
+    let run = lab.plugin(&["diff", "istioinaction", "--strict"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr, "", "nothing to warn about when nothing changes");
+    let back = lab.plugin(&["diff", "istioinaction", "--permissive"]);
+    assert_eq!(back.code, 1, "{}", back.stderr);
+    assert!(
+        back.stdout.contains("-    mode: STRICT\n+    mode: PERMISSIVE\n"),
+        "{}",
+        back.stdout
+    );
+}
+
+#[test]
+fn colour_is_used_when_asked() {
+    let lab = Lab::start(Scenario::lab());
+    let run = lab.plugin(&["diff", "istioinaction", "--strict", "--color", "always"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("\x1b[32m+    mode: STRICT\x1b[39m"),
+        "{:?}",
+        run.stdout
+    );
+}
+
+const MANIFESTS: &str = r#"# what a GitOps pull request would apply
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: istioinaction
+spec:
+  mtls:
+    mode: STRICT
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: web-api
+  namespace: istioinaction
+spec:
+  selector:
+    matchLabels:
+      app: web-api
+  mtls:
+    mode: STRICT
+  portLevelMtls:
+    "8080":
+      mode: PERMISSIVE
+"#;
+
+#[test]
+fn files_with_several_documents_show_every_object_and_their_joint_effect() {
+    let lab = Lab::start(Scenario::lab());
+    let file = lab.dir.path().join("policies.yaml");
+    std::fs::write(&file, MANIFESTS).unwrap();
+    lab.server.clear_requests();
+    let run = lab.plugin(&["diff", "-f", file.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let out = &run.stdout;
+    assert!(
+        out.contains("+++ merged/security.istio.io.v1.PeerAuthentication.istioinaction.default\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+++ merged/security.istio.io.v1.PeerAuthentication.istioinaction.web-api\n"),
+        "{out}"
+    );
+    assert!(out.contains("+      mode: PERMISSIVE\n"), "{out}");
+    // Port 8080 of web-api keeps PERMISSIVE while the rest of the namespace turns STRICT.
+    let port = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("istioinaction/web-api:8080"))
+        .unwrap_or_else(|| panic!("no port row: {out}"));
+    assert!(
+        port.contains("PERMISSIVE") && port.contains("port keeps its own setting"),
+        "{port}"
+    );
+    let history = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("istioinaction/history "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(history.contains("STRICT"), "{history}");
+    assert_only_dry_run_writes(&lab);
+    assert_eq!(
+        lab.requests().iter().filter(|r| is_write(r)).count(),
+        2,
+        "one dry-run apply per object"
+    );
+}
+
+#[test]
+fn stdin_manifests_and_findings_the_change_would_create() {
+    let lab = Lab::start(Scenario::lab());
+    lab.put_yaml(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: history-plaintext, namespace: istioinaction}
+spec:
+  host: history.istioinaction.svc.cluster.local
+  trafficPolicy: {tls: {mode: DISABLE}}
+"#,
+    );
+    let doc = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default}\nspec: {mtls: {mode: STRICT}}\n";
+    let run = plugin_with(&lab, &["diff", "-n", "istioinaction", "-f", "-"], &[], Some(doc));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("Findings this change creates:"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("error DestinationRuleDisablesTls DestinationRule istioinaction/history-plaintext:"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn kubectl_external_diff_gets_two_directories() {
+    let lab = Lab::start(Scenario::lab());
+    let run = plugin_with(
+        &lab,
+        &["diff", "istioinaction", "--strict"],
+        &[("KUBECTL_EXTERNAL_DIFF", "diff -r -N")],
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let out = &run.stdout;
+    let header = out.lines().next().unwrap_or_default();
+    assert!(
+        header.starts_with("diff -r -N ")
+            && header.contains("/LIVE-")
+            && header.contains("/MERGED-")
+            && header.ends_with("/security.istio.io.v1.PeerAuthentication.istioinaction.default"),
+        "{out}"
+    );
+    assert!(out.contains("> apiVersion: security.istio.io/v1\n"), "{out}");
+    assert!(
+        out.contains("Workloads whose effective mTLS mode changes:"),
+        "{out}"
+    );
+    let bad = plugin_with(
+        &lab,
+        &["diff", "istioinaction", "--strict"],
+        &[("KUBECTL_EXTERNAL_DIFF", "diff $(reboot)")],
+        None,
+    );
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .starts_with("error: KUBECTL_EXTERNAL_DIFF: invalid flag"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn v1beta1_only_clusters_compare_at_v1beta1() {
+    let lab = Lab::start(Scenario::lab().istio(IstioApi::V1beta1Only));
+    let file = lab.dir.path().join("p.yaml");
+    std::fs::write(&file, MANIFESTS).unwrap();
+    let run = lab.plugin(&["diff", "-f", file.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("serves PeerAuthentication as security.istio.io/v1beta1; comparing at that version"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout
+            .contains("+++ merged/security.istio.io.v1beta1.PeerAuthentication.istioinaction.default\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        lab.requests()
+            .iter()
+            .filter(|r| is_write(r))
+            .all(|r| r.path.contains("/v1beta1/") && r.dry_run)
+    );
+}
+
+#[test]
+fn errors_exit_2() {
+    let lab = Lab::start(Scenario::lab());
+    let run = lab.plugin(&["diff", "nowhere", "--strict"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stderr, "error: namespaces \"nowhere\" not found\n");
+    let no_istio = Lab::start(Scenario::lab().istio(IstioApi::None));
+    let run = no_istio.plugin(&["diff", "istioinaction", "--strict"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("PeerAuthentication is not served"),
+        "{}",
+        run.stderr
+    );
+}
+
+fn assert_bad(lab: &Lab, args: &[&str], needle: &str) {
+    lab.server.clear_requests();
+    let run = lab.plugin(args);
+    assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
+    assert!(
+        run.stderr.starts_with("error: ") && run.stderr.contains(needle),
+        "{args:?}: {}",
+        run.stderr
+    );
+    assert!(lab.requests().is_empty(), "{args:?}: {:?}", lab.requests());
+}
+
+#[test]
+fn bad_manifests_and_flags_are_refused_before_any_request() {
+    let lab = Lab::start(Scenario::lab());
+    let path = |name: &str, text: &str| {
+        let p = lab.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let deployment = path(
+        "mixed.yaml",
+        &format!("{MANIFESTS}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\n"),
+    );
+    assert_bad(
+        &lab,
+        &["diff", "-f", &deployment],
+        &format!(
+            "{deployment}, document 3 (line 26): kind is Deployment; only PeerAuthentication manifests can be diffed"
+        ),
+    );
+    let broken = path("broken.yaml", &format!("{MANIFESTS}---\nspec: [unclosed\n"));
+    assert_bad(
+        &lab,
+        &["diff", "-f", &broken],
+        &format!("{broken}, document 3 (line "),
+    );
+    assert_bad(&lab, &["diff", "-f", &broken], "not valid YAML");
+    let ports = path(
+        "ports.yaml",
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p, namespace: istioinaction}\nspec: {portLevelMtls: {\"8080\": {mode: STRICT}}}\n",
+    );
+    assert_bad(
+        &lab,
+        &["diff", "-f", &ports],
+        "spec.portLevelMtls needs spec.selector",
+    );
+    assert_bad(
+        &lab,
+        &["diff", "-f", "/nonexistent/p.yaml"],
+        "cannot read /nonexistent/p.yaml",
+    );
+    assert_bad(
+        &lab,
+        &["diff", "-f", &ports, "--strict"],
+        "-f compares manifests as they are",
+    );
+    assert_bad(&lab, &["diff", "istioinaction"], "give the change");
+    assert_bad(
+        &lab,
+        &["diff", "istioinaction", "--strict", "--port", "80=STRICT"],
+        "--port needs --selector",
+    );
+    assert_bad(
+        &lab,
+        &["diff", "Not_A_Namespace", "--strict"],
+        "invalid namespace name",
+    );
+}
+
+#[test]
+fn without_the_right_to_patch_diff_falls_back_to_a_client_side_merge() {
+    let lab = Lab::start(
+        Scenario::lab().user(User::new("viewer", "viewer-token").allow(Rule::new(&["get", "list"], &["*"]))),
+    );
+    lab.server.clear_requests();
+    let run = lab.plugin_as("viewer", &["diff", "istioinaction", "--strict"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the server refused a dry-run apply (")
+            && run.stderr.contains("showing a client-side merge"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("+    mode: STRICT\n"), "{}", run.stdout);
+    assert!(lab.requests().iter().all(|r| !r.is_persisted_write()));
+}
+
+#[test]
+fn a_manifest_istio_would_ignore_is_shown_as_changing_nothing() {
+    let lab = Lab::start(Scenario::lab());
+    lab.put_yaml(
+        r#"
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: legacy, namespace: istioinaction, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec: {mtls: {mode: PERMISSIVE}}
+"#,
+    );
+    let doc = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istioinaction}\nspec: {mtls: {mode: STRICT}}\n";
+    let run = plugin_with(&lab, &["diff", "-f", "-"], &[], Some(doc));
+    assert_eq!(run.code, 1, "the object itself is new: {}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("No workload changes its effective mTLS mode.\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("warning IgnoredNamespacePolicy"),
+        "{}",
+        run.stdout
+    );
+    // `enable` in flag mode changes the honoured policy instead.
+    let flags = lab.plugin(&["diff", "istioinaction", "--strict"]);
+    assert_eq!(flags.code, 1, "{}", flags.stderr);
+    assert!(
+        flags
+            .stdout
+            .starts_with("--- live/security.istio.io.v1.PeerAuthentication.istioinaction.legacy\n"),
+        "{}",
+        flags.stdout
+    );
+}

@@ -1,0 +1,737 @@
+//! `kubectl mtls enable` against the simulated cluster: create, update of the policy Istio
+//! honours, idempotence, dry runs (checked in the request log), server-side apply conflicts,
+//! v1beta1-only clusters, refusals and --force, bad input.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const PA_V1: &str = "security.istio.io/v1";
+
+fn is_write(r: &RequestRecord) -> bool {
+    matches!(
+        r.verb.as_str(),
+        "create" | "update" | "patch" | "delete" | "deletecollection"
+    )
+}
+
+fn writes(lab: &Lab) -> Vec<RequestRecord> {
+    lab.requests().into_iter().filter(is_write).collect()
+}
+
+fn policy(lab: &Lab, ns: &str, name: &str) -> Option<Value> {
+    lab.server.cluster().get(PA_V1, "PeerAuthentication", ns, name)
+}
+
+fn managers(obj: &Value) -> Vec<String> {
+    obj["metadata"]["managedFields"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| m["manager"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn client_dry_run_shows_the_change_and_sends_no_write() {
+    let lab = Lab::start(Scenario::lab());
+    lab.server.clear_requests();
+    let run = lab.plugin(&["enable", "istioinaction", "--strict", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = &run.stdout;
+    // The YAML diff of the new object.
+    assert!(
+        out.contains("--- live/security.istio.io.v1.PeerAuthentication.istioinaction.default\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("@@ -0,0 +1,8 @@\n+apiVersion: security.istio.io/v1\n"),
+        "{out}"
+    );
+    assert!(out.contains("+    mode: STRICT\n"), "{out}");
+    // The effect on workloads, each line marked as a dry run.
+    assert!(
+        out.contains("Workloads whose effective mTLS mode changes (dry run):"),
+        "{out}"
+    );
+    for w in ["history", "recommendation", "sleep", "web-api"] {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("istioinaction/{w} ")))
+            .unwrap_or_else(|| panic!("no row for {w}: {out}"));
+        assert!(
+            line.contains("PERMISSIVE") && line.contains("->") && line.contains("STRICT"),
+            "{line}"
+        );
+    }
+    // The object that would be applied, then kubectl's result line.
+    assert!(out.contains("# the object kubectl-mtls would apply (server-side apply, field manager \"kubectl-mtls\") (dry run)\napiVersion: security.istio.io/v1\n"), "{out}");
+    assert_eq!(
+        out.lines().last(),
+        Some("peerauthentication.security.istio.io/default created (dry run)")
+    );
+    // The un-meshed sleep in `default` is a plaintext client that STRICT will cut off.
+    assert!(
+        run.stderr
+            .contains("1 pod outside the mesh elsewhere in the cluster may be a plaintext client")
+            && run.stderr.contains("default/sleep-6c9f8b7d5c-pwz6q"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        writes(&lab).is_empty(),
+        "client dry run wrote: {:?}",
+        writes(&lab)
+    );
+    assert!(!lab.requests().is_empty());
+    assert!(policy(&lab, "istioinaction", "default").is_none());
+}
+
+#[test]
+fn server_dry_run_sends_only_dry_run_writes() {
+    let lab = Lab::start(Scenario::lab());
+    lab.server.clear_requests();
+    let run = lab.plugin(&["enable", "istioinaction", "--strict", "--dry-run=server"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("(server dry run):"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("# the API server's answer (server dry run)\n"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout.lines().last(),
+        Some("peerauthentication.security.istio.io/default created (server dry run)")
+    );
+    let w = writes(&lab);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w.iter().all(|r| r.dry_run && r.query.contains("dryRun=All")),
+        "{w:?}"
+    );
+    assert_eq!(w[0].verb, "patch");
+    assert!(w[0].query.contains("fieldManager=kubectl-mtls"), "{w:?}");
+    assert!(policy(&lab, "istioinaction", "default").is_none());
+}
+
+#[test]
+fn create_then_unchanged_on_repeat() {
+    let lab = Lab::start(Scenario::lab());
+    let run = lab.plugin(&["enable", "istioinaction", "--strict"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout.lines().last(),
+        Some("peerauthentication.security.istio.io/default created")
+    );
+    let pa = policy(&lab, "istioinaction", "default").expect("created");
+    assert_eq!(pa["spec"], serde_json::json!({"mtls": {"mode": "STRICT"}}));
+    assert_eq!(managers(&pa), ["kubectl-mtls"]);
+    let w = writes(&lab);
+    assert_eq!(w.len(), 1);
+    assert!(!w[0].dry_run && w[0].query.contains("fieldManager=kubectl-mtls"));
+    let rv = pa["metadata"]["resourceVersion"].clone();
+
+    lab.server.clear_requests();
+    let again = lab.plugin(&["enable", "istioinaction", "--strict"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        again.stdout,
+        "peerauthentication.security.istio.io/default unchanged\n"
+    );
+    assert!(writes(&lab).is_empty(), "{:?}", writes(&lab));
+    let pa = policy(&lab, "istioinaction", "default").unwrap();
+    assert_eq!(pa["metadata"]["resourceVersion"], rv);
+}
+
+#[test]
+fn the_older_differently_named_policy_is_the_one_changed() {
+    let lab = Lab::start(Scenario::lab());
+    lab.put_yaml(
+        r#"
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: legacy, namespace: istioinaction, creationTimestamp: "2026-01-01T00:00:00Z", labels: {team: platform}}
+spec: {mtls: {mode: PERMISSIVE}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istioinaction, creationTimestamp: "2026-02-01T00:00:00Z"}
+spec: {mtls: {mode: DISABLE}}
+"#,
+    );
+    let run = lab.plugin(&["enable", "istioinaction", "--strict"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "note: changing istioinaction/legacy, the oldest namespace-wide policy; Istio ignores the newer one (default)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("-    mode: PERMISSIVE\n+    mode: STRICT\n"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout.lines().last(),
+        Some("peerauthentication.security.istio.io/legacy configured")
+    );
+    let legacy = policy(&lab, "istioinaction", "legacy").unwrap();
+    assert_eq!(legacy["spec"]["mtls"]["mode"], "STRICT");
+    assert_eq!(legacy["metadata"]["labels"]["team"], "platform", "labels stay");
+    assert_eq!(
+        policy(&lab, "istioinaction", "default").unwrap()["spec"]["mtls"]["mode"],
+        "DISABLE",
+        "the ignored policy is left alone"
+    );
+    let w = writes(&lab);
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].name, "legacy");
+}
+
+const GITOPS_OWNED: &str = r#"
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: istioinaction
+  creationTimestamp: "2026-01-01T00:00:00Z"
+  managedFields:
+  - manager: argocd-controller
+    operation: Apply
+    apiVersion: security.istio.io/v1
+    time: "2026-01-01T00:00:00Z"
+    fieldsType: FieldsV1
+    fieldsV1: {"f:spec": {"f:mtls": {"f:mode": {}}}}
+spec: {mtls: {mode: PERMISSIVE}}
+"#;
+
+#[test]
+fn a_conflict_names_the_other_manager_and_force_conflicts_takes_over() {
+    let lab = Lab::start(Scenario::lab());
+    lab.put_yaml(GITOPS_OWNED);
+    // The client dry run predicts the conflict from managedFields.
+    let dry = lab.plugin(&["enable", "istioinaction", "--strict", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stderr
+            .contains("warning: .spec.mtls.mode is managed by \"argocd-controller\""),
+        "{}",
+        dry.stderr
+    );
+
+    // The server dry run meets the API server's conflict, and writes nothing either.
+    lab.server.clear_requests();
+    let server = lab.plugin(&["enable", "istioinaction", "--strict", "--dry-run=server"]);
+    assert_eq!(server.code, 1, "{}", server.stderr);
+    assert!(
+        server.stderr.contains("managed by \"argocd-controller\""),
+        "{}",
+        server.stderr
+    );
+    assert!(writes(&lab).iter().all(|r| r.dry_run), "{:?}", writes(&lab));
+    assert_eq!(writes(&lab).len(), 1);
+
+    lab.server.clear_requests();
+    let run = lab.plugin(&["enable", "istioinaction", "--strict"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap();
+    assert!(last.starts_with("error: peerauthentication.security.istio.io/default: the fields to change are managed by \"argocd-controller\""), "{last}");
+    assert!(last.contains("--force-conflicts"), "{last}");
+    assert!(lab.requests().iter().all(|r| !r.is_persisted_write()));
+    assert_eq!(
+        policy(&lab, "istioinaction", "default").unwrap()["spec"]["mtls"]["mode"],
+        "PERMISSIVE"
+    );
+
+    let forced = lab.plugin(&["enable", "istioinaction", "--strict", "--force-conflicts"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert_eq!(
+        forced.stdout.lines().last(),
+        Some("peerauthentication.security.istio.io/default configured")
+    );
+    let pa = policy(&lab, "istioinaction", "default").unwrap();
+    assert_eq!(pa["spec"]["mtls"]["mode"], "STRICT");
+    assert!(managers(&pa).contains(&"kubectl-mtls".to_string()), "{pa:#}");
+}
+
+#[test]
+fn v1beta1_only_clusters_get_v1beta1() {
+    let lab = Lab::start(Scenario::lab().istio(IstioApi::V1beta1Only));
+    let run = lab.plugin(&["enable", "istioinaction", "--strict"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("+++ merged/security.istio.io.v1beta1.PeerAuthentication.istioinaction.default\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("+apiVersion: security.istio.io/v1beta1\n"),
+        "{}",
+        run.stdout
+    );
+    let w = writes(&lab);
+    assert_eq!(w.len(), 1);
+    assert_eq!(
+        w[0].path,
+        "/apis/security.istio.io/v1beta1/namespaces/istioinaction/peerauthentications/default"
+    );
+    let pa = lab
+        .server
+        .cluster()
+        .get(
+            "security.istio.io/v1beta1",
+            "PeerAuthentication",
+            "istioinaction",
+            "default",
+        )
+        .expect("stored");
+    assert_eq!(pa["spec"]["mtls"]["mode"], "STRICT");
+}
+
+const PLAINTEXT_RULE: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: web-api-plaintext, namespace: istioinaction}
+spec:
+  host: web-api.istioinaction.svc.cluster.local
+  trafficPolicy: {tls: {mode: DISABLE}}
+"#;
+
+#[test]
+fn a_destination_rule_sending_plaintext_is_refused_unless_forced() {
+    let lab = Lab::start(Scenario::lab());
+    lab.put_yaml(PLAINTEXT_RULE);
+    lab.server.clear_requests();
+    let run = lab.plugin(&["enable", "istioinaction", "--strict"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "error: refusing to change peerauthentication.security.istio.io/default: DestinationRuleDisablesTls DestinationRule istioinaction/web-api-plaintext:"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--force writes anyway"), "{}", run.stderr);
+    // The change is still shown, with the finding it would create.
+    assert!(
+        run.stdout.contains("Findings this change creates:"),
+        "{}",
+        run.stdout
+    );
+    assert!(writes(&lab).is_empty(), "{:?}", writes(&lab));
+    assert!(policy(&lab, "istioinaction", "default").is_none());
+
+    let forced = lab.plugin(&["enable", "istioinaction", "--strict", "--force"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert!(
+        forced
+            .stderr
+            .contains("warning: --force: writing despite: DestinationRuleDisablesTls"),
+        "{}",
+        forced.stderr
+    );
+    assert_eq!(
+        forced.stdout.lines().last(),
+        Some("peerauthentication.security.istio.io/default created")
+    );
+}
+
+#[test]
+fn a_workload_policy_shadowed_by_an_older_one_is_refused() {
+    let lab = Lab::start(Scenario::lab());
+    lab.put_yaml(
+        r#"
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: web-api-open, namespace: istioinaction, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec: {selector: {matchLabels: {app: web-api}}, mtls: {mode: PERMISSIVE}}
+"#,
+    );
+    let run = lab.plugin(&[
+        "enable",
+        "istioinaction",
+        "--selector",
+        "app=web-api,version=v1",
+        "--name",
+        "web-api-strict",
+        "--strict",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("decided by the older workload policy istioinaction/web-api-open"),
+        "{}",
+        run.stderr
+    );
+    assert!(policy(&lab, "istioinaction", "web-api-strict").is_none());
+
+    // A namespace-wide STRICT is not refused for it, but the exception is explained.
+    let ns = lab.plugin(&["enable", "istioinaction", "--strict", "--dry-run"]);
+    assert_eq!(ns.code, 0, "{}", ns.stderr);
+    assert!(
+        ns.stderr.contains(
+            "istioinaction/web-api (PERMISSIVE) will not become STRICT: istioinaction/web-api-open sets its own mode"
+        ),
+        "{}",
+        ns.stderr
+    );
+    assert!(!ns.stdout.contains("istioinaction/web-api "), "{}", ns.stdout);
+}
+
+#[test]
+fn disable_on_ambient_workloads_is_refused() {
+    let lab = Lab::start(Scenario::lab());
+    lab.put_yaml(
+        r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: ambient-app, labels: {istio.io/dataplane-mode: ambient}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: echo
+  namespace: ambient-app
+  labels: {app: echo}
+  annotations: {ambient.istio.io/redirection: enabled}
+spec:
+  containers: [{name: echo, image: echo:1}]
+"#,
+    );
+    let run = lab.plugin(&["enable", "ambient-app", "--disable"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("AmbientDisableUnsupported"), "{}", run.stderr);
+    assert!(policy(&lab, "ambient-app", "default").is_none());
+}
+
+#[test]
+fn a_selector_policy_with_ports_keeps_what_it_owns_on_later_runs() {
+    let lab = Lab::start(Scenario::lab());
+    let run = lab.plugin(&[
+        "enable",
+        "istioinaction",
+        "-l",
+        "app=web-api",
+        "--strict",
+        "--port",
+        "8080=PERMISSIVE",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("note: naming the new policy \"web-api\" after its selector"),
+        "{}",
+        run.stderr
+    );
+    let pa = policy(&lab, "istioinaction", "web-api").expect("created");
+    assert_eq!(
+        pa["spec"],
+        serde_json::json!({"selector": {"matchLabels": {"app": "web-api"}}, "mtls": {"mode": "STRICT"},
+                           "portLevelMtls": {"8080": {"mode": "PERMISSIVE"}}})
+    );
+    // The workload itself is STRICT but its port 8080 stays PERMISSIVE: no workload-level
+    // change is reported for port 8080's traffic.
+    let again = lab.plugin(&[
+        "enable",
+        "istioinaction",
+        "-l",
+        "app=web-api",
+        "--disable",
+        "--force",
+    ]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let pa = policy(&lab, "istioinaction", "web-api").unwrap();
+    assert_eq!(pa["spec"]["mtls"]["mode"], "DISABLE");
+    assert_eq!(
+        pa["spec"]["portLevelMtls"]["8080"]["mode"], "PERMISSIVE",
+        "a port set by an earlier run stays"
+    );
+    assert_eq!(
+        pa["spec"]["selector"]["matchLabels"]["app"], "web-api",
+        "the selector stays"
+    );
+}
+
+#[test]
+fn output_yaml_keeps_stdout_for_the_object() {
+    let lab = Lab::start(Scenario::lab());
+    let run = lab.plugin(&["enable", "istioinaction", "--permissive", "-o", "yaml"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let obj: Value = serde_saphyr::from_str(&run.stdout).expect("stdout is one YAML object");
+    assert_eq!(obj["kind"], "PeerAuthentication");
+    assert_eq!(obj["spec"]["mtls"]["mode"], "PERMISSIVE");
+    assert!(obj["metadata"].get("managedFields").is_none());
+    assert!(
+        run.stderr
+            .contains("peerauthentication.security.istio.io/default created"),
+        "{}",
+        run.stderr
+    );
+    let json = lab.plugin(&["enable", "istioinaction", "--permissive", "-o", "json"]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    assert_eq!(json.json()["spec"]["mtls"]["mode"], "PERMISSIVE");
+    assert!(json.stderr.contains("unchanged"), "{}", json.stderr);
+}
+
+#[test]
+fn mesh_wide_changes_target_the_root_namespace() {
+    let lab = Lab::start(Scenario::lab());
+    let run = lab.plugin(&["enable", "--mesh", "--strict", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("+++ merged/security.istio.io.v1.PeerAuthentication.istio-system.default"),
+        "{}",
+        run.stdout
+    );
+    // The un-meshed sleep in `default` is in scope now: nothing enforces STRICT there.
+    assert!(
+        run.stderr.contains("pod in scope is outside the mesh")
+            && run.stderr.contains("default/sleep-6c9f8b7d5c-pwz6q"),
+        "{}",
+        run.stderr
+    );
+    assert!(writes(&lab).is_empty());
+    // Naming the root namespace is the same as --mesh.
+    let root = lab.plugin(&["enable", "istio-system", "--strict", "--dry-run"]);
+    assert_eq!(root.code, 0, "{}", root.stderr);
+    assert_eq!(root.stdout, run.stdout);
+    assert_eq!(root.stderr, run.stderr);
+    let sel = lab.plugin(&["enable", "istio-system", "-l", "app=istiod", "--strict"]);
+    assert_eq!(sel.code, 2, "{}", sel.stderr);
+    assert!(
+        sel.stderr
+            .contains("istio-system is the root namespace: Istio ignores policies with a selector there"),
+        "{}",
+        sel.stderr
+    );
+}
+
+#[test]
+fn a_forbidden_cluster_wide_pod_read_is_said() {
+    let lab = Lab::start(
+        Scenario::lab().user(
+            User::new("ops", "ops-token")
+                .allow(Rule::new(&["get"], &["namespaces"]))
+                .allow(Rule::new(&["get"], &["configmaps"]).in_namespaces(&["istio-system"]))
+                .allow(
+                    Rule::new(
+                        &["get", "list"],
+                        &["pods", "services", "peerauthentications", "destinationrules"],
+                    )
+                    .in_namespaces(&["istioinaction", "istio-system"]),
+                )
+                .allow(Rule::new(&["patch"], &["peerauthentications"]).in_namespaces(&["istioinaction"])),
+        ),
+    );
+    let run = lab.plugin_as("ops", &["enable", "istioinaction", "--strict"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("warning: cannot list pods cluster-wide (")
+            && run
+                .stderr
+                .contains("plaintext clients outside the mesh in other namespaces were not checked"),
+        "{}",
+        run.stderr
+    );
+    assert!(policy(&lab, "istioinaction", "default").is_some());
+}
+
+fn assert_usage_error(lab: &Lab, args: &[&str], needle: &str) {
+    lab.server.clear_requests();
+    let run = lab.plugin(args);
+    assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+    assert_eq!(
+        run.stderr.lines().count(),
+        1,
+        "{args:?}: one line: {}",
+        run.stderr
+    );
+    assert!(run.stderr.starts_with("error: "), "{args:?}: {}", run.stderr);
+    assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
+    assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+    assert!(
+        lab.requests().is_empty(),
+        "{args:?}: bad input must be refused before any request: {:?}",
+        lab.requests()
+    );
+}
+
+#[test]
+fn bad_input_is_refused_before_any_request() {
+    let lab = Lab::start(Scenario::lab());
+    assert_usage_error(&lab, &["enable", "istioinaction"], "error: ");
+    assert_usage_error(
+        &lab,
+        &["enable", "istioinaction", "--strict", "--permissive"],
+        "cannot be used with",
+    );
+    assert_usage_error(
+        &lab,
+        &["enable", "istioinaction", "--strict", "--port", "8080=STRICT"],
+        "--port needs --selector",
+    );
+    assert_usage_error(
+        &lab,
+        &[
+            "enable",
+            "istioinaction",
+            "--strict",
+            "-l",
+            "app=web-api",
+            "--port",
+            "0=STRICT",
+        ],
+        "1-65535",
+    );
+    assert_usage_error(
+        &lab,
+        &[
+            "enable",
+            "istioinaction",
+            "--strict",
+            "-l",
+            "app=web-api",
+            "--port",
+            "70000=STRICT",
+        ],
+        "1-65535",
+    );
+    assert_usage_error(
+        &lab,
+        &[
+            "enable",
+            "istioinaction",
+            "--strict",
+            "-l",
+            "app=web-api",
+            "--port",
+            "8080=SOMETIMES",
+        ],
+        "STRICT, PERMISSIVE, DISABLE or UNSET",
+    );
+    assert_usage_error(
+        &lab,
+        &["enable", "istioinaction", "--strict", "-l", "app=*"],
+        "wildcards are not supported",
+    );
+    assert_usage_error(
+        &lab,
+        &["enable", "istioinaction", "--strict", "-l", "app!=web"],
+        "negation is not supported",
+    );
+    assert_usage_error(
+        &lab,
+        &["enable", "istioinaction", "--strict", "-l", "app"],
+        "is not KEY=VALUE",
+    );
+    assert_usage_error(
+        &lab,
+        &["enable", "Istio_Action", "--strict"],
+        "invalid namespace name",
+    );
+    assert_usage_error(
+        &lab,
+        &["enable", "istioinaction", "--mesh", "--strict"],
+        "cannot be used with",
+    );
+    assert_usage_error(
+        &lab,
+        &["enable", "istioinaction", "--strict", "--dry-run=bogus"],
+        "invalid value 'bogus'",
+    );
+    assert_usage_error(
+        &lab,
+        &["enable", "istioinaction", "--strict", "--name", "Bad_Name"],
+        "invalid name",
+    );
+}
+
+#[test]
+fn a_policy_written_by_kubectl_apply_conflicts_too() {
+    let lab = Lab::start(Scenario::lab());
+    let file = lab.dir.path().join("pa.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istioinaction}\nspec: {mtls: {mode: PERMISSIVE}}\n",
+    )
+    .unwrap();
+    if !have_kubectl("a_policy_written_by_kubectl_apply_conflicts_too") {
+        return;
+    }
+    let applied = lab.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let run = lab.plugin(&["enable", "istioinaction", "--strict"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("managed by \"kubectl-client-side-apply\""),
+        "{}",
+        run.stderr
+    );
+    let forced = lab.plugin(&["enable", "istioinaction", "--strict", "--force-conflicts"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert_eq!(
+        policy(&lab, "istioinaction", "default").unwrap()["spec"]["mtls"]["mode"],
+        "STRICT"
+    );
+}
+
+#[test]
+fn a_mesh_wide_change_without_cluster_wide_reads_says_why() {
+    let lab = Lab::start(
+        Scenario::lab().user(
+            User::new("ns-admin", "ns-admin-token")
+                .allow(Rule::new(&["*"], &["*"]).in_namespaces(&["istioinaction", "istio-system"])),
+        ),
+    );
+    lab.server.clear_requests();
+    let run = lab.plugin_as("ns-admin", &["enable", "--mesh", "--strict"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("a mesh-wide policy affects every namespace") && !run.stderr.contains("-A needs"),
+        "{}",
+        run.stderr
+    );
+    assert!(lab.requests().iter().all(|r| !r.is_persisted_write()));
+}
+
+#[test]
+fn unset_inherits_and_the_namespace_can_come_from_dash_n() {
+    let lab = Lab::start(Scenario::lab());
+    let run = lab.plugin(&["enable", "-n", "istioinaction", "--strict"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(policy(&lab, "istioinaction", "default").is_some());
+    let unset = lab.plugin(&["enable", "istioinaction", "--unset"]);
+    assert_eq!(unset.code, 0, "{}", unset.stderr);
+    assert!(
+        unset.stdout.contains("-    mode: STRICT\n+    mode: UNSET\n"),
+        "{}",
+        unset.stdout
+    );
+    let web = unset
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("istioinaction/web-api "))
+        .unwrap_or_else(|| panic!("{}", unset.stdout));
+    assert!(web.contains("STRICT") && web.contains("PERMISSIVE"), "{web}");
+    assert_eq!(
+        unset.stdout.lines().last(),
+        Some("peerauthentication.security.istio.io/default configured")
+    );
+    assert_eq!(
+        policy(&lab, "istioinaction", "default").unwrap()["spec"]["mtls"]["mode"],
+        "UNSET"
+    );
+    let clash = lab.plugin(&["enable", "istioinaction", "-n", "default", "--strict"]);
+    assert_eq!(clash.code, 2, "{}", clash.stderr);
+    assert!(clash.stderr.contains("disagree"), "{}", clash.stderr);
+}

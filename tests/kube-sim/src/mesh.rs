@@ -1,0 +1,415 @@
+//! A simulated Istio data plane for the lab: answers `curl`, `wget` and `pilot-agent` in pods the
+//! way a real mesh would, from the objects in the cluster.
+//!
+//! This is the sim's own, deliberately simple model of what sidecars do (it does not use
+//! kubectl-mtls's resolution engine, so the plugin is checked against something independent):
+//!
+//! - a pod is in the mesh when it has an `istio-proxy` container (classic or native sidecar) or
+//!   ambient redirection;
+//! - the server's mode: the oldest matching workload policy (its port-level entry for the
+//!   target port first), else the oldest namespace-wide policy, else the oldest mesh-wide policy
+//!   in `istio-system`, else PERMISSIVE; UNSET inherits;
+//! - STRICT rejects plaintext clients (curl exit 56, connection reset); a workload-level DISABLE
+//!   makes meshed clients fail with HTTP 503 from their own sidecar; everything else answers
+//!   HTTP 200;
+//! - `pilot-agent request GET config_dump?mask=dynamic_active_secrets` in `istio-proxy` returns a
+//!   workload certificate for `spiffe://<trust domain>/ns/<ns>/sa/<service account>` (24 h,
+//!   backdated 2 minutes), signed by a lab root CA made at start.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::cluster::Cluster;
+use crate::exec::{ExecRequest, ExecResponse};
+use crate::scenario::Scenario;
+
+/// The lab's certificate authority and the certificates it issued.
+pub struct SimulatedMesh {
+    ca_params: rcgen::CertificateParams,
+    ca_key: rcgen::KeyPair,
+    ca_pem: String,
+    issued: Mutex<HashMap<String, String>>,
+}
+
+impl Scenario {
+    /// Adds the simulated data plane ([`SimulatedMesh`]) as an exec handler, after any handler
+    /// already added (so a test's own handlers still decide first).
+    pub fn with_simulated_mesh(self) -> Scenario {
+        let mesh = Arc::new(SimulatedMesh::new());
+        self.exec_handler(move |req, cluster| mesh.handle(req, cluster))
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn str_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+fn labels(v: &Value, ptr: &str) -> HashMap<String, String> {
+    v.pointer(ptr)
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn has_proxy(pod: &Value) -> bool {
+    ["/spec/containers", "/spec/initContainers"].iter().any(|p| {
+        pod.pointer(p)
+            .and_then(Value::as_array)
+            .is_some_and(|cs| cs.iter().any(|c| str_at(c, "/name") == "istio-proxy"))
+    })
+}
+
+fn in_mesh(pod: &Value) -> bool {
+    has_proxy(pod) || str_at(pod, "/metadata/annotations/ambient.istio.io~1redirection") == "enabled"
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Strict,
+    Permissive,
+    Disable,
+}
+
+fn mode_of(v: &Value) -> Option<Mode> {
+    match v.as_str()? {
+        "STRICT" => Some(Mode::Strict),
+        "PERMISSIVE" => Some(Mode::Permissive),
+        "DISABLE" => Some(Mode::Disable),
+        _ => None,
+    }
+}
+
+/// The server-side mode on `port` of `pod`, and whether a workload policy decided it.
+fn server_mode(cluster: &Cluster, pod: &Value, port: u16) -> (Mode, bool) {
+    let ns = str_at(pod, "/metadata/namespace");
+    let pod_labels = labels(pod, "/metadata/labels");
+    let oldest = |mut ps: Vec<Value>| {
+        ps.sort_by(|a, b| {
+            (
+                str_at(a, "/metadata/creationTimestamp"),
+                str_at(a, "/metadata/name"),
+            )
+                .cmp(&(
+                    str_at(b, "/metadata/creationTimestamp"),
+                    str_at(b, "/metadata/name"),
+                ))
+        });
+        ps.into_iter().next()
+    };
+    let selector_of = |p: &Value| labels(p, "/spec/selector/matchLabels");
+    let policies = cluster.list("security.istio.io/v1", "PeerAuthentication", Some(ns));
+    let workload = oldest(
+        policies
+            .iter()
+            .filter(|p| {
+                let sel = selector_of(p);
+                !sel.is_empty() && sel.iter().all(|(k, v)| pod_labels.get(k) == Some(v))
+            })
+            .cloned()
+            .collect(),
+    );
+    if let Some(w) = &workload {
+        if let Some(m) = w
+            .pointer(&format!("/spec/portLevelMtls/{port}/mode"))
+            .and_then(mode_of)
+        {
+            return (m, true);
+        }
+        if let Some(m) = w.pointer("/spec/mtls/mode").and_then(mode_of) {
+            return (m, true);
+        }
+    }
+    let namespace_wide = |ns: &str| {
+        oldest(
+            cluster
+                .list("security.istio.io/v1", "PeerAuthentication", Some(ns))
+                .into_iter()
+                .filter(|p| selector_of(p).is_empty())
+                .collect(),
+        )
+        .and_then(|p| p.pointer("/spec/mtls/mode").and_then(mode_of))
+    };
+    if let Some(m) = namespace_wide(ns) {
+        return (m, false);
+    }
+    if let Some(m) = namespace_wide("istio-system") {
+        return (m, false);
+    }
+    (Mode::Permissive, false)
+}
+
+/// Where a URL points: the Service, its namespace and port.
+fn parse_url(url: &str, client_ns: &str) -> Option<(String, String, u16)> {
+    let rest = url.strip_prefix("http://")?;
+    let hostport = rest.split('/').next()?;
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse().ok()?),
+        None => (hostport, 80),
+    };
+    let mut parts = host.split('.');
+    let svc = parts.next()?.to_string();
+    let ns = parts.next().unwrap_or(client_ns).to_string();
+    Some((svc, ns, port))
+}
+
+/// What a connection from `client` to `url` does.
+enum Connection {
+    Status(u16),
+    Reset,
+    Refused,
+    NoHost,
+}
+
+fn connect(cluster: &Cluster, client: &Value, container: &str, url: &str) -> Connection {
+    let client_ns = str_at(client, "/metadata/namespace");
+    let Some((svc, ns, port)) = parse_url(url, client_ns) else {
+        return Connection::NoHost;
+    };
+    let Some(service) = cluster.get("v1", "Service", &ns, &svc) else {
+        return Connection::NoHost;
+    };
+    let ports = service
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let Some(sp) = ports
+        .iter()
+        .find(|p| p.get("port").and_then(Value::as_u64) == Some(port as u64))
+    else {
+        return Connection::Refused;
+    };
+    let target_port = sp
+        .get("targetPort")
+        .and_then(Value::as_u64)
+        .map(|p| p as u16)
+        .unwrap_or(port);
+    let selector = labels(&service, "/spec/selector");
+    let backend = cluster.list("v1", "Pod", Some(&ns)).into_iter().find(|p| {
+        let l = labels(p, "/metadata/labels");
+        !selector.is_empty() && selector.iter().all(|(k, v)| l.get(k) == Some(v))
+    });
+    let Some(backend) = backend else {
+        return Connection::Refused;
+    };
+    // Traffic from the proxy container itself bypasses interception: plaintext.
+    let client_mtls = in_mesh(client) && container != "istio-proxy";
+    if !in_mesh(&backend) {
+        return Connection::Status(200);
+    }
+    match server_mode(cluster, &backend, target_port) {
+        (Mode::Strict, _) if !client_mtls => Connection::Reset,
+        (Mode::Disable, true) if client_mtls => Connection::Status(503),
+        _ => Connection::Status(200),
+    }
+}
+
+impl SimulatedMesh {
+    /// A mesh with a fresh root CA.
+    pub fn new() -> SimulatedMesh {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "cluster.local");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let start = now() - 86_400;
+        params.not_before = time::OffsetDateTime::from_unix_timestamp(start).expect("time");
+        params.not_after =
+            time::OffsetDateTime::from_unix_timestamp(start + 10 * 365 * 86_400).expect("time");
+        let key = rcgen::KeyPair::generate().expect("CA key");
+        let ca_pem = params.self_signed(&key).expect("CA cert").pem();
+        SimulatedMesh {
+            ca_params: params,
+            ca_key: key,
+            ca_pem,
+            issued: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn workload_cert(&self, spiffe: &str) -> String {
+        let mut issued = self.issued.lock().expect("cert cache");
+        if let Some(pem) = issued.get(spiffe) {
+            return pem.clone();
+        }
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.subject_alt_names = vec![rcgen::SanType::URI(spiffe.try_into().expect("SPIFFE URI"))];
+        let not_before = now() - 120;
+        params.not_before = time::OffsetDateTime::from_unix_timestamp(not_before).expect("time");
+        params.not_after = time::OffsetDateTime::from_unix_timestamp(not_before + 86_400).expect("time");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let issuer = rcgen::Issuer::from_params(&self.ca_params, &self.ca_key);
+        let pem = params.signed_by(&key, &issuer).expect("sign").pem();
+        issued.insert(spiffe.to_string(), pem.clone());
+        pem
+    }
+
+    fn secrets_dump(&self, cluster: &Cluster, pod: &Value) -> String {
+        let ns = str_at(pod, "/metadata/namespace");
+        let sa = match str_at(pod, "/spec/serviceAccountName") {
+            "" => "default",
+            sa => sa,
+        };
+        let trust_domain = cluster
+            .get("v1", "ConfigMap", "istio-system", "istio")
+            .and_then(|cm| {
+                let mesh = str_at(&cm, "/data/mesh").to_string();
+                mesh.lines().find_map(|l| {
+                    l.trim()
+                        .strip_prefix("trustDomain:")
+                        .map(|t| t.trim().trim_matches('"').to_string())
+                })
+            })
+            .unwrap_or_else(|| "cluster.local".to_string());
+        let leaf = self.workload_cert(&format!("spiffe://{trust_domain}/ns/{ns}/sa/{sa}"));
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        json!({
+            "configs": [{
+                "@type": "type.googleapis.com/envoy.admin.v3.SecretsConfigDump",
+                "dynamic_active_secrets": [
+                    {"name": "default", "version_info": "0", "secret": {
+                        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
+                        "name": "default",
+                        "tls_certificate": {
+                            "certificate_chain": {"inline_bytes": b64(&format!("{leaf}{}", self.ca_pem))},
+                            "private_key": {"inline_bytes": b64("[redacted]")}}}},
+                    {"name": "ROOTCA", "version_info": "0", "secret": {
+                        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
+                        "name": "ROOTCA",
+                        "validation_context": {"trusted_ca": {"inline_bytes": b64(&self.ca_pem)}}}}
+                ]
+            }]
+        })
+        .to_string()
+    }
+
+    /// Answers the commands a mesh decides; `None` for anything else.
+    pub fn handle(&self, req: &ExecRequest, cluster: &Cluster) -> Option<ExecResponse> {
+        let pod = cluster.get("v1", "Pod", &req.namespace, &req.pod)?;
+        let argv0 = req.command.first()?.rsplit('/').next()?.to_string();
+        match argv0.as_str() {
+            "curl" => {
+                let url = req.command.iter().find(|a| a.starts_with("http://"))?;
+                let write_code = req.command.iter().any(|a| a.contains("%{http_code}"));
+                let host = url
+                    .trim_start_matches("http://")
+                    .split(['/', ':'])
+                    .next()
+                    .unwrap_or("");
+                Some(match connect(cluster, &pod, &req.container, url) {
+                    Connection::Status(code) if write_code => ExecResponse::ok(code.to_string()),
+                    Connection::Status(code) if code >= 400 => ExecResponse::ok(
+                        "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+                    ),
+                    Connection::Status(_) => ExecResponse::ok("ok\n"),
+                    Connection::Reset => ExecResponse {
+                        stdout: if write_code { "000".into() } else { String::new() },
+                        stderr: "curl: (56) Recv failure: Connection reset by peer\n".into(),
+                        exit_code: 56,
+                    },
+                    Connection::Refused => ExecResponse {
+                        stdout: if write_code { "000".into() } else { String::new() },
+                        stderr: format!(
+                            "curl: (7) Failed to connect to {host} port 80: Connection refused\n"
+                        ),
+                        exit_code: 7,
+                    },
+                    Connection::NoHost => ExecResponse {
+                        stdout: if write_code { "000".into() } else { String::new() },
+                        stderr: format!("curl: (6) Could not resolve host: {host}\n"),
+                        exit_code: 6,
+                    },
+                })
+            }
+            "wget" => {
+                let url = req.command.iter().find(|a| a.starts_with("http://"))?;
+                Some(match connect(cluster, &pod, &req.container, url) {
+                    Connection::Status(200) => ExecResponse {
+                        stdout: String::new(),
+                        stderr: "  HTTP/1.1 200 OK\n".into(),
+                        exit_code: 0,
+                    },
+                    Connection::Status(code) => ExecResponse::fail(
+                        1,
+                        format!("wget: server returned error: HTTP/1.1 {code} Service Unavailable\n"),
+                    ),
+                    Connection::Reset => {
+                        ExecResponse::fail(1, "wget: error getting response: Connection reset by peer\n")
+                    }
+                    Connection::Refused => {
+                        ExecResponse::fail(1, "wget: can't connect to remote host: Connection refused\n")
+                    }
+                    Connection::NoHost => ExecResponse::fail(1, "wget: bad address\n"),
+                })
+            }
+            "pilot-agent" if req.container == "istio-proxy" => {
+                let args: Vec<&str> = req.command.iter().skip(1).map(String::as_str).collect();
+                match args.as_slice() {
+                    ["request", "GET", path] if path.starts_with("config_dump") => {
+                        Some(ExecResponse::ok(self.secrets_dump(cluster, &pod)))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Default for SimulatedMesh {
+    fn default() -> Self {
+        SimulatedMesh::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_a_service_namespace_and_port() {
+        assert_eq!(
+            parse_url("http://web-api.istioinaction:8080/x", "default"),
+            Some(("web-api".into(), "istioinaction".into(), 8080))
+        );
+        assert_eq!(
+            parse_url("http://web-api", "shop"),
+            Some(("web-api".into(), "shop".into(), 80))
+        );
+        assert_eq!(parse_url("https://x", "shop"), None);
+    }
+
+    #[test]
+    fn membership_comes_from_the_proxy_container_or_ambient() {
+        assert!(has_proxy(
+            &json!({"spec": {"containers": [{"name": "app"}, {"name": "istio-proxy"}]}})
+        ));
+        assert!(has_proxy(
+            &json!({"spec": {"initContainers": [{"name": "istio-proxy"}]}})
+        ));
+        assert!(!in_mesh(&json!({"spec": {"containers": [{"name": "app"}]}})));
+        assert!(in_mesh(
+            &json!({"metadata": {"annotations": {"ambient.istio.io/redirection": "enabled"}}})
+        ));
+    }
+}

@@ -1,0 +1,181 @@
+//! The workshop as a tour, without a cluster: `kube-sim lab` starts the simulated lab (with the
+//! simulated mesh, so traffic and certificates follow the applied policy), puts the plugin on
+//! `PATH`, and either walks through the lab's steps with the real `kubectl`, printing each command
+//! and its real output, or opens a shell for the learner to type them.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::{Scenario, SimError, SimServer};
+
+/// One step of the tour: what it shows and the command typed.
+pub struct Step {
+    /// What the step shows, one line.
+    pub title: &'static str,
+    /// The words after `kubectl`.
+    pub args: &'static [&'static str],
+}
+
+/// The lab's steps, in order.
+pub const STEPS: &[Step] = &[
+    Step { title: "Where we start: Istio installed, every namespace PERMISSIVE", args: &["mtls", "status", "-A"] },
+    Step {
+        title: "What would STRICT change in istioinaction? (YAML and effect on workloads)",
+        args: &["mtls", "diff", "istioinaction", "--strict"],
+    },
+    Step {
+        title: "The same as a dry run of enable: nothing is written",
+        args: &["mtls", "enable", "istioinaction", "--strict", "--dry-run"],
+    },
+    Step { title: "Turn STRICT on for real", args: &["mtls", "enable", "istioinaction", "--strict"] },
+    Step {
+        title: "Prove it: plaintext from default/sleep (outside the mesh) must be rejected",
+        args: &["mtls", "probe", "web-api.istioinaction:8080", "--from", "deploy/sleep", "--from-namespace", "default"],
+    },
+    Step {
+        title: "... and mTLS from istioinaction/sleep (inside the mesh) accepted",
+        args: &[
+            "mtls",
+            "probe",
+            "web-api.istioinaction:8080",
+            "--from",
+            "deploy/sleep",
+            "--from-namespace",
+            "istioinaction",
+        ],
+    },
+    Step {
+        title: "The workload certificate web-api presents",
+        args: &["mtls", "probe", "--certs", "deploy/web-api", "-n", "istioinaction"],
+    },
+    Step { title: "The picture now", args: &["mtls", "status", "istioinaction", "default", "--workloads"] },
+    Step {
+        title: "Roll back to PERMISSIVE",
+        args: &["mtls", "enable", "istioinaction", "--permissive"],
+    },
+    Step { title: "Back where we started", args: &["mtls", "status", "istioinaction"] },
+];
+
+/// Where the tour's files live.
+pub struct LabEnv {
+    /// The running simulated cluster.
+    pub server: SimServer,
+    /// Temporary directory (kubeconfig, bin/, home/).
+    pub dir: PathBuf,
+    /// The kubeconfig for the admin.
+    pub kubeconfig: PathBuf,
+    /// PATH with the plugin first.
+    pub path: OsString,
+}
+
+impl Drop for LabEnv {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Finds the real kubectl on PATH.
+pub fn find_kubectl(path: &OsString) -> Option<PathBuf> {
+    std::env::split_paths(path).map(|d| d.join("kubectl")).find(|p| p.is_file())
+}
+
+fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(from, to)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::copy(from, to).map(|_| ())
+    }
+}
+
+/// Starts the lab with the simulated mesh and prepares a directory with a kubeconfig and the
+/// plugin binaries found in `plugin_dir` (kubectl-mtls and, if built, kubectl_complete-mtls).
+pub fn prepare(plugin_dir: &Path) -> Result<LabEnv, SimError> {
+    let server = SimServer::start_background(Scenario::lab().with_simulated_mesh())?;
+    let dir = std::env::temp_dir().join(format!("kubectl-mtls-lab-{}", std::process::id()));
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).map_err(|e| SimError::new(format!("cannot create {}: {e}", bin.display())))?;
+    let kubeconfig = dir.join("kubeconfig");
+    server
+        .write_kubeconfig(&kubeconfig, "admin")
+        .map_err(|e| SimError::new(format!("cannot write {}: {e}", kubeconfig.display())))?;
+    let exe = if cfg!(windows) { ".exe" } else { "" };
+    for name in ["kubectl-mtls", "kubectl_complete-mtls"] {
+        let from = plugin_dir.join(format!("{name}{exe}"));
+        if from.is_file() {
+            link_or_copy(&from, &bin.join(format!("{name}{exe}")))
+                .map_err(|e| SimError::new(format!("cannot put {name} on PATH: {e}")))?;
+        }
+    }
+    let mut paths = vec![bin];
+    paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    let path = std::env::join_paths(paths).map_err(|e| SimError::new(format!("bad PATH: {e}")))?;
+    Ok(LabEnv { server, dir, kubeconfig, path })
+}
+
+impl LabEnv {
+    /// A command with the lab's environment: KUBECONFIG, the plugin on PATH, a private HOME
+    /// for kubectl's cache.
+    pub fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .env("PATH", &self.path)
+            .env("KUBECACHEDIR", self.dir.join("cache"));
+        cmd
+    }
+
+    /// Runs the tour, printing each step, the command and its real output to `out`; returns
+    /// the exit codes of the steps.
+    pub fn tour(&self, out: &mut dyn Write) -> std::io::Result<Vec<i32>> {
+        let kubectl = find_kubectl(&self.path);
+        let plugin = self.dir.join("bin").join("kubectl-mtls");
+        let mut codes = Vec::new();
+        writeln!(out, "Simulated lab cluster at {} (kubeconfig {})", self.server.url(), self.kubeconfig.display())?;
+        for (i, step) in STEPS.iter().enumerate() {
+            writeln!(out, "\n── {}. {}", i + 1, step.title)?;
+            writeln!(out, "$ kubectl {}", step.args.join(" "))?;
+            out.flush()?;
+            // Through the real kubectl when it is there (exactly what a learner types);
+            // otherwise the plugin binary directly.
+            let mut cmd = match &kubectl {
+                Some(k) => {
+                    let mut c = self.command(k);
+                    c.args(step.args);
+                    c
+                }
+                None => {
+                    let mut c = self.command(&plugin);
+                    c.args(&step.args[1..]);
+                    c
+                }
+            };
+            let output = cmd.stdin(Stdio::null()).output()?;
+            out.write_all(&output.stdout)?;
+            out.write_all(&output.stderr)?;
+            let code = output.status.code().unwrap_or(-1);
+            if code != 0 {
+                writeln!(out, "(exit {code})")?;
+            }
+            codes.push(code);
+        }
+        writeln!(out, "\nThat was the lab. `cargo run -q -p kube-sim -- lab --shell` lets you type it yourself.")?;
+        Ok(codes)
+    }
+
+    /// Opens an interactive shell in the lab's environment and waits for it to end.
+    pub fn shell(&self) -> std::io::Result<i32> {
+        let shell = std::env::var_os("SHELL").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/bin/bash"));
+        println!("Simulated lab cluster at {}", self.server.url());
+        println!("KUBECONFIG={} ; kubectl mtls is on PATH. Try:", self.kubeconfig.display());
+        for step in STEPS {
+            println!("  kubectl {}", step.args.join(" "));
+        }
+        println!("Type `exit` to stop the lab.");
+        let status = self.command(&shell).env("MTLS_LAB", "1").status()?;
+        Ok(status.code().unwrap_or(0))
+    }
+}
