@@ -966,3 +966,70 @@ fn the_docs_show_what_the_command_prints() {
         missing.join("\n---\n")
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Against kube-sim's own, independent model of a mesh
+
+#[test]
+fn probe_agrees_with_the_simulated_mesh_of_kube_sim() {
+    let cases: &[(&str, Option<String>)] = &[
+        ("no policy", None),
+        (
+            "namespace STRICT",
+            Some(peer_authentication("istioinaction", "default", "STRICT", None)),
+        ),
+        (
+            "mesh STRICT",
+            Some(peer_authentication("istio-system", "default", "STRICT", None)),
+        ),
+        (
+            "workload DISABLE",
+            Some(peer_authentication(
+                "istioinaction",
+                "w",
+                "DISABLE",
+                Some(("app", "web-api")),
+            )),
+        ),
+        (
+            "workload PERMISSIVE under namespace STRICT",
+            Some(format!(
+                "{}---\n{}",
+                peer_authentication("istioinaction", "default", "STRICT", None),
+                peer_authentication("istioinaction", "w", "PERMISSIVE", Some(("app", "web-api")))
+            )),
+        ),
+    ];
+    for (name, policy) in cases {
+        let lab = Lab::start(Scenario::lab().with_simulated_mesh());
+        for doc in policy.iter().flat_map(|p| p.split("---\n")) {
+            lab.apply(doc);
+        }
+        let run = lab.run(&["probe", TARGET, "-o", "json"]);
+        assert_eq!(run.code, 0, "{name}: {run:#?}");
+        let doc = run.json();
+        assert_eq!(doc["results"].as_array().unwrap().len(), 2, "{name}: {doc:#}");
+        assert!(
+            doc["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["verdict"] == "pass"),
+            "{name}: {doc:#}"
+        );
+    }
+    // created clients and the certificate view, too
+    let lab = Lab::start(Scenario::lab().with_simulated_mesh());
+    lab.apply(&peer_authentication("istioinaction", "default", "STRICT", None));
+    let run = lab.run(&["probe", TARGET, "--create-clients"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(lab.pods_named("mtls-probe-").is_empty());
+    let run = lab.run(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(run.stdout.contains("Findings: none"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("  SPIFFE ID:  {WEB_API_ID}")),
+        "{}",
+        run.stdout
+    );
+}
