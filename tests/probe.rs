@@ -410,6 +410,63 @@ fn port_level_settings_decide_the_expectation() {
 }
 
 #[test]
+fn a_port_excluded_from_interception_is_not_enforced() {
+    let lab = strict_lab();
+    let mut pod = lab
+        .server
+        .cluster()
+        .get("v1", "Pod", "istioinaction", WEB_API_POD)
+        .expect("web-api pod");
+    pod["metadata"]["annotations"]["traffic.sidecar.istio.io/excludeInboundPorts"] = "8080".into();
+    lab.server.cluster().put(pod).expect("update pod");
+    let run = lab.run(&["probe", TARGET]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(
+        run.stdout.contains("Policy on port 8080: STRICT (namespace istioinaction/default) (port excluded from interception: not enforced)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout.matches("accepted (HTTP 200)").count(),
+        2,
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("the port is excluded from the sidecar's interception"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn ambient_targets_do_not_honour_disable() {
+    let lab = Lab::start(Scenario::lab().exec_handler(mesh_handler));
+    lab.apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: amb\n  labels:\n    istio.io/dataplane-mode: ambient\n");
+    lab.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: echo\n  namespace: amb\nspec:\n  selector:\n    app: echo\n  ports:\n  - port: 80\n    targetPort: 8080\n");
+    lab.apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: echo-1\n  namespace: amb\n  labels:\n    app: echo\n  annotations:\n    ambient.istio.io/redirection: enabled\nspec:\n  containers:\n  - name: echo\n    image: echo\n");
+    lab.apply(&peer_authentication(
+        "amb",
+        "echo-plain",
+        "DISABLE",
+        Some(("app", "echo")),
+    ));
+    let run = lab.run(&["probe", "echo.amb:80", "-o", "json"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    let doc = run.json();
+    assert_eq!(doc["enforcement"][0]["mode"], "PERMISSIVE", "{doc:#}");
+    assert!(
+        doc["enforcement"][0]["source"]
+            .as_str()
+            .unwrap()
+            .contains("DISABLE is not supported in ambient mode"),
+        "{doc:#}"
+    );
+    assert_eq!(result_for(&doc, MESH_SLEEP)["expected"], "accept");
+}
+
+#[test]
 fn wget_is_the_fallback_and_neither_is_said_clearly() {
     let lab = Lab::start(Scenario::lab().exec_rule(ExecRule {
         prefix: true,

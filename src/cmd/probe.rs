@@ -401,14 +401,20 @@ async fn resolve_target(cluster: &Cluster, args: &ProbeArgs, raw: &str) -> Resul
         };
         let resolved = pr.policy.mode_for_port(tp);
         let meshed = pr.mesh.membership.is_meshed();
+        let mut source = resolved.source.to_string();
+        let mut mode = resolved.mode;
+        if pr.mesh.membership == Membership::Ambient && mode == Mode::Disable {
+            // ztunnel does not implement DISABLE: it accepts plaintext and mTLS.
+            mode = Mode::Permissive;
+            source = format!("{source}; DISABLE is not supported in ambient mode, ztunnel accepts both");
+        }
         let e = Enforcement {
-            mode: resolved.mode,
+            mode,
             workload_level: matches!(resolved.source.level, Level::Workload | Level::Port)
                 && !client_visible_disable,
             target_in_mesh: meshed,
             port_bypassed: meshed && !pr.enforced_on(tp),
         };
-        let source = resolved.source.to_string();
         match enforcement
             .iter_mut()
             .find(|v| v.enforcement == e && v.source == source)

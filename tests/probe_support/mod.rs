@@ -297,6 +297,13 @@ pub fn mesh_handler(req: &ExecRequest, cluster: &Cluster) -> Option<ExecResponse
         .find(|p| p["port"].as_u64().map(|n| n.to_string()).as_deref() == Some(svc_port))
         .map(|p| p["targetPort"].to_string())
         .unwrap_or_else(|| svc_port.to_string());
+    // A port excluded from interception reaches the app directly.
+    let excluded = target["metadata"]["annotations"]["traffic.sidecar.istio.io/excludeInboundPorts"]
+        .as_str()
+        .is_some_and(|ports| ports.split(',').any(|p| p.trim() == target_port));
+    if excluded {
+        return Some(ExecResponse::ok("200"));
+    }
     let (mode, workload_level) = mode_of(cluster, &target, &target_port);
     // A DestinationRule with tls.mode DISABLE for the host makes the client's sidecar send plaintext.
     let dr_plaintext = cluster
