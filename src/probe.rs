@@ -56,6 +56,16 @@ pub fn parse_target(input: &str) -> Result<Target, Error> {
         Some(i) => (&rest[..i], rest[i..].to_string()),
         None => (rest, "/".to_string()),
     };
+    // Only what RFC 3986 allows unencoded in a path and query: no spaces, no `{}[]` (which
+    // curl would expand as globs), no control characters.
+    if let Some(c) = path
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/?%".contains(*c)))
+    {
+        return Err(bad(&format!(
+            "the path may not contain {c:?}: percent-encode it (e.g. %20 for a space)"
+        )));
+    }
     let (host, port) = match hostport.rsplit_once(':') {
         Some((h, p)) => {
             let port: u16 = p
@@ -603,6 +613,9 @@ mod tests {
             "Web_Api",
             "a.b.c.d",
             "",
+            "web-api/{a,b}",
+            "web-api/a b",
+            "http://web-api/[1-9]",
         ] {
             let err = parse_target(bad).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{bad}");
