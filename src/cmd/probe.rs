@@ -587,50 +587,65 @@ async fn auto_clients(
     Ok(picked)
 }
 
+/// One request from a client: the tool that ran and what it reported.
+struct Attempt {
+    /// curl or wget; `None` when neither is in the image.
+    tool: Option<Tool>,
+    /// The argv run.
+    argv: Vec<String>,
+    observed: Outcome,
+    exit_code: i32,
+    /// The tool's stderr, trimmed.
+    stderr: String,
+}
+
 /// Runs curl (else wget) in the client and reads the result.
 async fn probe_one(
     cluster: &Cluster,
     client: &Client,
     url: &str,
     timeout: Duration,
-) -> Result<(Option<Tool>, Vec<String>, Outcome, Option<i32>, String), Error> {
-    let ns = pod_ns(&client.pod);
-    let pod = pod_name(&client.pod);
-    let meshed = client.mesh.is_meshed();
+) -> Result<Attempt, Error> {
+    let curl = attempt(cluster, client, Tool::Curl, url, timeout).await?;
+    if curl.tool.is_some() {
+        return Ok(curl);
+    }
+    attempt(cluster, client, Tool::Wget, url, timeout).await
+}
+
+/// Runs one tool; `tool` of the result is `None` when it is not in the image.
+async fn attempt(
+    cluster: &Cluster,
+    client: &Client,
+    tool: Tool,
+    url: &str,
+    timeout: Duration,
+) -> Result<Attempt, Error> {
+    let argv = command(tool, url, timeout);
     // The exec itself may take a little longer than the tool's own timeout.
     let exec_timeout = timeout + Duration::from_secs(15);
-    let run = |argv: Vec<String>| {
-        let (ns, pod) = (ns.clone(), pod.clone());
-        async move {
-            let out: ExecOutput = exec(cluster, &ns, &pod, &client.container, &argv, exec_timeout).await?;
-            Ok::<_, Error>((argv, out))
-        }
+    let out: ExecOutput = exec(
+        cluster,
+        &pod_ns(&client.pod),
+        &pod_name(&client.pod),
+        &client.container,
+        &argv,
+        exec_timeout,
+    )
+    .await?;
+    let (exit_code, stderr) = out.code_and_stderr();
+    let meshed = client.mesh.is_meshed();
+    let observed = match tool {
+        Tool::Curl => interpret_curl(exit_code, &out.stdout, &stderr, meshed),
+        Tool::Wget => interpret_wget(exit_code, &stderr, meshed),
     };
-    let (argv, out) = run(command(Tool::Curl, url, timeout)).await?;
-    let (code, stderr) = out.code_and_stderr();
-    let outcome = interpret_curl(code, &out.stdout, &stderr, meshed);
-    if outcome != Outcome::NoClientTool {
-        return Ok((
-            Some(Tool::Curl),
-            argv,
-            outcome,
-            Some(code),
-            stderr.trim().to_string(),
-        ));
-    }
-    let (argv, out) = run(command(Tool::Wget, url, timeout)).await?;
-    let (code, stderr) = out.code_and_stderr();
-    let outcome = interpret_wget(code, &stderr, meshed);
-    if outcome == Outcome::NoClientTool {
-        return Ok((None, argv, outcome, Some(code), stderr.trim().to_string()));
-    }
-    Ok((
-        Some(Tool::Wget),
+    Ok(Attempt {
+        tool: (observed != Outcome::NoClientTool).then_some(tool),
         argv,
-        outcome,
-        Some(code),
-        stderr.trim().to_string(),
-    ))
+        observed,
+        exit_code,
+        stderr: stderr.trim().to_string(),
+    })
 }
 
 async fn probe_all(
@@ -692,10 +707,9 @@ async fn probe_all(
                     && e.enforcement.target_in_mesh
                     && !e.enforcement.port_bypassed
             });
-        let (tool, argv, observed, exit_code, stderr) =
-            probe_one(cluster, client, &target.view.url, args.timeout).await?;
+        let attempt = probe_one(cluster, client, &target.view.url, args.timeout).await?;
         let v = match expect {
-            Some(e) => verdict(e, &observed, strict_plaintext),
+            Some(e) => verdict(e, &attempt.observed, strict_plaintext),
             None => Verdict::Inconclusive,
         };
         results.push(ProbeResult {
@@ -704,15 +718,15 @@ async fn probe_all(
             container: client.container.clone(),
             mesh: client.mesh,
             chosen: client.origin,
-            tool,
-            command: argv,
+            tool: attempt.tool,
+            command: attempt.argv,
             expected: expect,
             reason,
             client_tls: tls,
-            observed,
+            observed: attempt.observed,
             verdict: v,
-            exit_code,
-            stderr,
+            exit_code: Some(attempt.exit_code),
+            stderr: attempt.stderr,
         });
     }
     Ok(results)
