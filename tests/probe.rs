@@ -892,6 +892,33 @@ fn a_wrong_spiffe_id_is_an_error() {
 }
 
 #[test]
+fn the_trust_domain_comes_from_the_mesh_config() {
+    let root = ca("cluster.local");
+    let chain = workload_cert(&root, WEB_API_ID, now() - 600);
+    let lab = certs_lab(secrets_dump(&chain, &root.pem));
+    let mut cm = lab
+        .server
+        .cluster()
+        .get("v1", "ConfigMap", "istio-system", "istio")
+        .expect("mesh config");
+    let mesh = cm["data"]["mesh"]
+        .as_str()
+        .unwrap()
+        .replace("trustDomain: cluster.local", "trustDomain: corp.example");
+    cm["data"]["mesh"] = mesh.into();
+    lab.server.cluster().put(cm).expect("update mesh config");
+    let run = lab.run(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        run.stdout
+            .contains("Expected identity: spiffe://corp.example/ns/istioinaction/sa/web-api"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("error SpiffeIdMismatch"), "{}", run.stdout);
+}
+
+#[test]
 fn a_chain_that_does_not_verify_is_an_error() {
     let root = ca("cluster.local");
     let rogue = ca("rogue");
