@@ -467,6 +467,21 @@ fn ambient_targets_do_not_honour_disable() {
 }
 
 #[test]
+fn named_target_ports_resolve_through_the_pod() {
+    let lab = strict_lab();
+    lab.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: web-named\n  namespace: istioinaction\nspec:\n  selector:\n    app: web-api\n  ports:\n  - name: http\n    port: 80\n    targetPort: http\n");
+    let run = lab.run(&["probe", "web-named.istioinaction"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(
+        run.stdout.starts_with(
+            "Probing http://web-named.istioinaction:80/ (service istioinaction/web-named port 80 -> target port 8080)\n"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn wget_is_the_fallback_and_neither_is_said_clearly() {
     let lab = Lab::start(Scenario::lab().exec_rule(ExecRule {
         prefix: true,
