@@ -286,7 +286,9 @@ pub fn interpret_wget(exit: i32, stderr: &str, client_in_mesh: bool) -> Outcome 
 pub struct Enforcement {
     /// STRICT, PERMISSIVE or DISABLE.
     pub mode: crate::model::Mode,
-    /// Whether a workload-level policy (or port-level setting) decided it.
+    /// Whether a workload-level policy (or port-level setting) decided it while the namespace
+    /// level, which clients' automatic mTLS sees, is not DISABLE: a DISABLE here is invisible to
+    /// clients.
     pub workload_level: bool,
     /// Whether the target pods are in the mesh (something enforces the policy).
     pub target_in_mesh: bool,
