@@ -426,7 +426,7 @@ Exit status: 0 when every probe shows what the policy predicts (or, with --certs
 no certificate finding of severity error); 1 on any mismatch, inconclusive probe or error finding; \
 2 on a usage error; 130 when interrupted (created client pods are deleted first).")]
 pub struct ProbeArgs {
-    /// SERVICE[.NAMESPACE][:PORT][/PATH] or an http:// URL (namespace default: -n, else the context's; port default: the Service's first)
+    /// `SERVICE[.NAMESPACE][:PORT][/PATH]` or an `http://` URL (namespace default: -n, else the context's; port default: the Service's first)
     #[arg(value_name = "TARGET", required_unless_present = "certs")]
     pub target: Option<String>,
 

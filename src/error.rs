@@ -192,10 +192,20 @@ pub fn report_usage(err: clap::Error, name: &str) -> i32 {
         }
         _ => {
             let rendered = err.render().to_string();
-            let first = rendered
+            // The message is everything before the first blank line (clap puts the missing
+            // arguments on indented lines below "the following required arguments ...:").
+            let message: Vec<&str> = rendered
                 .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
+                .skip_while(|l| l.trim().is_empty())
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let joined = message.join(" ");
+            let first = if joined.is_empty() {
+                "invalid arguments"
+            } else {
+                joined.as_str()
+            };
             let first = first.strip_prefix("error: ").unwrap_or(first);
             let path = usage_path(&rendered).unwrap_or_else(|| name.to_string());
             eprintln!("error: {}; see '{path} --help'", first.trim_end_matches('.'));
@@ -210,7 +220,7 @@ fn usage_path(rendered: &str) -> Option<String> {
     let line = rendered.lines().find_map(|l| l.trim().strip_prefix("Usage: "))?;
     let words: Vec<&str> = line
         .split_whitespace()
-        .take_while(|w| !w.starts_with('[') && !w.starts_with('<'))
+        .take_while(|w| !w.starts_with(['[', '<', '-']))
         .collect();
     (!words.is_empty()).then(|| words.join(" "))
 }
@@ -280,6 +290,8 @@ mod tests {
             "error: unexpected argument '--x' found\n\nUsage: kubectl mtls status [OPTIONS] [NAMESPACE]...\n";
         assert_eq!(usage_path(r).as_deref(), Some("kubectl mtls status"));
         assert_eq!(usage_path("error: x"), None);
+        let r = "error: x\n\nUsage: kubectl mtls enable --kubeconfig <PATH> <--strict|--unset> [NAMESPACE]\n";
+        assert_eq!(usage_path(r).as_deref(), Some("kubectl mtls enable"));
     }
 
     #[test]

@@ -78,6 +78,7 @@ mod selector;
 mod server;
 mod status;
 mod table;
+pub mod tour;
 mod util;
 
 pub use cluster::{Cluster, SimError};

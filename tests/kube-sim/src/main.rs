@@ -19,6 +19,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The Istio workshop without a cluster: builds the plugin, starts the simulated lab
+    /// (with a simulated mesh, so traffic and certificates follow the applied policy) and walks
+    /// through the lab with the real kubectl, printing each command and its output.
+    Lab {
+        /// Instead of the tour, open a shell with KUBECONFIG pointing at the lab and
+        /// `kubectl mtls` on PATH, to type the lab's commands by hand.
+        #[arg(long)]
+        shell: bool,
+        /// Use the plugin binaries in this directory instead of building them.
+        #[arg(long, value_name = "DIR")]
+        plugin_dir: Option<PathBuf>,
+    },
     /// Serve until SIGINT/SIGTERM; prints the URL on the first line of stdout.
     Serve {
         /// Where to write a kubeconfig for the admin user.
@@ -58,14 +70,17 @@ enum IstioArg {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let Command::Serve {
-        kubeconfig,
-        load,
-        scenario,
-        istio,
-        listen,
-        scale,
-    } = cli.command;
+    let (kubeconfig, load, scenario, istio, listen, scale) = match cli.command {
+        Command::Lab { shell, plugin_dir } => std::process::exit(lab(shell, plugin_dir)),
+        Command::Serve {
+            kubeconfig,
+            load,
+            scenario,
+            istio,
+            listen,
+            scale,
+        } => (kubeconfig, load, scenario, istio, listen, scale),
+    };
     let mut s = match (scale, scenario) {
         (Some(spec), _) => {
             let nums: Vec<u64> = spec.split(',').filter_map(|n| n.trim().parse().ok()).collect();
@@ -125,4 +140,63 @@ async fn main() {
         _ = term.recv() => {}
     }
     drop(server);
+}
+
+/// Builds the plugin (unless given a directory), starts the lab and runs the tour or a shell.
+fn lab(shell: bool, plugin_dir: Option<PathBuf>) -> i32 {
+    let plugin_dir = match plugin_dir {
+        Some(d) => d,
+        None => match build_plugin() {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        },
+    };
+    if !plugin_dir.join("kubectl-mtls").is_file() && !plugin_dir.join("kubectl-mtls.exe").is_file() {
+        eprintln!("error: no kubectl-mtls binary in {}", plugin_dir.display());
+        return 1;
+    }
+    let env = match kube_sim::tour::prepare(&plugin_dir) {
+        Ok(env) => env,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let result = if shell {
+        env.shell()
+    } else {
+        env.tour(&mut std::io::stdout()).map(|_| 0)
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+/// Builds the plugin's binaries with the cargo that runs this program (`cargo run`), into the
+/// directory this program was built in, and returns that directory.
+fn build_plugin() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate kube-sim: {e}"))?;
+    let dir = exe.parent().ok_or("kube-sim has no directory")?.to_path_buf();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let release = dir.file_name().is_some_and(|n| n == "release");
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["build", "-q", "-p", "kubectl-mtls", "--bins"])
+        .current_dir(&root);
+    if release {
+        cmd.arg("--release");
+    }
+    eprintln!("building kubectl-mtls ...");
+    let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("building kubectl-mtls failed".into());
+    }
+    Ok(dir)
 }
