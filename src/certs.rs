@@ -367,7 +367,8 @@ pub fn human_duration(secs: i64) -> String {
     let (d, h, m) = (s / 86_400, (s % 86_400) / 3600, (s % 3600) / 60);
     match (d, h) {
         (0, 0) => format!("{sign}{m}m"),
-        (0, _) => format!("{sign}{h}h{m}m"),
+        // Up to two days in hours, as kubectl shows ages: a 24 h certificate reads `24h0m`.
+        (0 | 1, _) => format!("{sign}{}h{m}m", d * 24 + h),
         _ => format!("{sign}{d}d{h}h"),
     }
 }
@@ -553,6 +554,8 @@ mod tests {
         assert_eq!(human_duration(23 * HOUR + 58 * 60), "23h58m");
         assert_eq!(human_duration(12 * 60), "12m");
         assert_eq!(human_duration(-(3 * HOUR + 120)), "-3h2m");
+        assert_eq!(human_duration(24 * HOUR), "24h0m");
+        assert_eq!(human_duration(47 * HOUR + 60), "47h1m");
         assert_eq!(human_duration(50 * HOUR), "2d2h");
     }
 }

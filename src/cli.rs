@@ -195,7 +195,7 @@ pub enum Command {
             kustomize build overlays/prod | kubectl mtls diff -f -"
     )]
     Diff(DiffArgs),
-    /// Prove enforcement with real traffic through pod exec, and inspect workload certificates
+    /// Prove enforcement with real traffic through pod exec (curl from a client in and one outside the mesh), and inspect workload certificates
     Probe(ProbeArgs),
 }
 
@@ -417,21 +417,29 @@ pub enum ProbeOutput {
 
 /// Arguments of `probe`.
 #[derive(Debug, Clone, Args)]
+#[command(after_help = "Examples:\n  \
+kubectl mtls probe web-api.istioinaction:8080\n  \
+kubectl mtls probe web-api.istioinaction:8080 --from deploy/sleep --from-namespace default\n  \
+kubectl mtls probe http://web-api.istioinaction:8080/health --create-clients\n  \
+kubectl mtls probe --certs deploy/web-api -n istioinaction\n\n\
+Exit status: 0 when every probe shows what the policy predicts (or, with --certs, \
+no certificate finding of severity error); 1 on any mismatch, inconclusive probe or error finding; \
+2 on a usage error; 130 when interrupted (created client pods are deleted first).")]
 pub struct ProbeArgs {
-    /// `SERVICE[.NAMESPACE][:PORT][/PATH]` or an `http://` URL
+    /// `SERVICE[.NAMESPACE][:PORT][/PATH]` or an `http://` URL (namespace default: -n, else the context's; port default: the Service's first)
     #[arg(value_name = "TARGET", required_unless_present = "certs")]
     pub target: Option<String>,
 
-    /// Client pod to probe from: POD or deploy/NAME (repeatable)
+    /// Client pod to probe from: POD or deploy/NAME (repeatable; default: one pod in the mesh and one outside it, picked automatically)
     #[arg(long = "from", value_name = "POD")]
     pub from: Vec<String>,
 
-    /// Namespace of the --from pods (default: the target's namespace)
+    /// Namespace of the --from and created pods, and where to look for clients (default: the target's namespace)
     #[arg(long, value_name = "NS")]
     pub from_namespace: Option<String>,
 
-    /// Create two short-lived client pods (in and outside the mesh), probe, delete them
-    #[arg(long)]
+    /// Create two short-lived client pods (in and outside the mesh), probe, delete them (also on error or Ctrl-C)
+    #[arg(long, conflicts_with = "from")]
     pub create_clients: bool,
 
     /// Image of the created client pods
@@ -443,11 +451,25 @@ pub struct ProbeArgs {
     )]
     pub image: String,
 
-    /// How long each probe may take
+    /// How long each probe may take (curl --max-time)
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
 
-    /// Show the workload certificates of POD or deploy/NAME instead of probing traffic
+    /// How long to wait for created client pods to run (they are deleted when it passes)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "2m",
+        requires = "create_clients",
+        value_parser = parse_duration
+    )]
+    pub start_timeout: Duration,
+
+    /// The namespace istiod runs in (its mesh config names the root namespace and trust domain)
+    #[arg(long, value_name = "NS", default_value = "istio-system")]
+    pub istio_namespace: String,
+
+    /// Show and check the workload certificate of POD or deploy/NAME (in -n NS) instead of probing traffic
     #[arg(long, value_name = "POD", conflicts_with_all = ["target", "from", "create_clients"])]
     pub certs: Option<String>,
 
@@ -578,6 +600,20 @@ mod tests {
         assert!(parse(&["k", "probe"]).is_err());
         assert!(parse(&["k", "probe", "--certs", "deploy/web-api"]).is_ok());
         assert!(parse(&["k", "probe", "web-api.istioinaction:8080"]).is_ok());
+        assert!(parse(&["k", "probe", "web-api", "--image", "x"]).is_err());
+        assert!(parse(&["k", "probe", "web-api", "--start-timeout", "10s"]).is_err());
+        assert!(parse(&["k", "probe", "web-api", "--create-clients", "--from", "sleep"]).is_err());
+        assert!(
+            parse(&[
+                "k",
+                "probe",
+                "web-api",
+                "--create-clients",
+                "--start-timeout",
+                "10s"
+            ])
+            .is_ok()
+        );
     }
 
     #[test]

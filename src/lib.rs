@@ -16,6 +16,7 @@ pub mod cmd;
 pub mod collect;
 pub mod engine;
 pub mod error;
+pub mod exec;
 pub mod model;
 pub mod probe;
 pub mod render;

@@ -56,6 +56,16 @@ pub fn parse_target(input: &str) -> Result<Target, Error> {
         Some(i) => (&rest[..i], rest[i..].to_string()),
         None => (rest, "/".to_string()),
     };
+    // Only what RFC 3986 allows unencoded in a path and query: no spaces, no `{}[]` (which
+    // curl would expand as globs), no control characters.
+    if let Some(c) = path
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/?%".contains(*c)))
+    {
+        return Err(bad(&format!(
+            "the path may not contain {c:?}: percent-encode it (e.g. %20 for a space)"
+        )));
+    }
     let (host, port) = match hostport.rsplit_once(':') {
         Some((h, p)) => {
             let port: u16 = p
@@ -276,14 +286,18 @@ pub fn interpret_wget(exit: i32, stderr: &str, client_in_mesh: bool) -> Outcome 
 pub struct Enforcement {
     /// STRICT, PERMISSIVE or DISABLE.
     pub mode: crate::model::Mode,
-    /// Whether a workload-level policy (or port-level setting) decided it.
+    /// Whether a workload-level policy (or port-level setting) decided it while the namespace
+    /// level, which clients' automatic mTLS sees, is not DISABLE: a DISABLE here is invisible to
+    /// clients.
     pub workload_level: bool,
     /// Whether the target pods are in the mesh (something enforces the policy).
     pub target_in_mesh: bool,
+    /// Whether the port is excluded from the sidecar's interception (no policy applies).
+    pub port_bypassed: bool,
 }
 
 /// What should happen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Expected {
     /// The connection should be accepted.
@@ -299,6 +313,12 @@ pub fn expected(e: Enforcement, client_in_mesh: bool) -> (Expected, &'static str
         return (
             Expected::Accept,
             "the target pods have no sidecar or ztunnel: nothing enforces the policy",
+        );
+    }
+    if e.port_bypassed {
+        return (
+            Expected::Accept,
+            "the port is excluded from the sidecar's interception: no policy applies there",
         );
     }
     match (e.mode, client_in_mesh) {
@@ -343,6 +363,217 @@ pub fn verdict(expect: Expected, outcome: &Outcome, strict_plaintext: bool) -> V
     }
 }
 
+impl Verdict {
+    /// The word shown in tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Mismatch => "MISMATCH",
+            Verdict::PlaintextAccepted => "SECURITY: plaintext accepted",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+
+    /// Whether this verdict makes the command exit 1.
+    pub fn fails(self) -> bool {
+        self != Verdict::Pass
+    }
+}
+
+/// A pod given on the command line: `POD`, `pod/POD` or `deploy/NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodRef {
+    /// A pod by name.
+    Pod(String),
+    /// One pod of a Deployment (a running one, as `kubectl exec deploy/NAME` picks).
+    Deployment(String),
+}
+
+impl std::fmt::Display for PodRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PodRef::Pod(n) => f.write_str(n),
+            PodRef::Deployment(n) => write!(f, "deploy/{n}"),
+        }
+    }
+}
+
+/// Parses `POD`, `pod/POD` (`po/`, `pods/`) or `deploy/NAME` (`deployment/`, `deployments/`).
+pub fn parse_pod_ref(input: &str) -> Result<PodRef, Error> {
+    let bad = |why: &str| Error::Usage(format!("invalid pod {input:?}: {why}"));
+    let (kind, name) = match input.split_once('/') {
+        Some((k, n)) => (Some(k), n),
+        None => (None, input),
+    };
+    let valid = !name.is_empty() && name.len() <= 253 && name.split('.').all(is_dns_label);
+    if !valid {
+        return Err(bad("a name must be lower-case letters, digits, '-' and '.'"));
+    }
+    match kind {
+        None | Some("pod" | "pods" | "po") => Ok(PodRef::Pod(name.to_string())),
+        Some("deploy" | "deployment" | "deployments") => Ok(PodRef::Deployment(name.to_string())),
+        Some(other) => Err(bad(&format!(
+            "unsupported kind {other:?}: use POD, pod/POD or deploy/NAME"
+        ))),
+    }
+}
+
+/// The annotation naming the container `kubectl exec` uses by default.
+pub const DEFAULT_CONTAINER_ANNOTATION: &str = "kubectl.kubernetes.io/default-container";
+
+/// The container to run the client in: the `kubectl.kubernetes.io/default-container`
+/// annotation when it names an application container, else the first container that is not
+/// `istio-proxy`. Never `istio-proxy`: its own traffic bypasses interception and would leave
+/// as plaintext, proving nothing.
+pub fn app_container(pod: &k8s_openapi::api::core::v1::Pod) -> Option<String> {
+    use crate::model::pod::PROXY_CONTAINER;
+    let containers = pod
+        .spec
+        .as_ref()
+        .map(|s| s.containers.as_slice())
+        .unwrap_or_default();
+    let annotated = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(DEFAULT_CONTAINER_ANNOTATION))
+        .filter(|c| c.as_str() != PROXY_CONTAINER && containers.iter().any(|k| &k.name == *c));
+    annotated.cloned().or_else(|| {
+        containers
+            .iter()
+            .find(|c| c.name != PROXY_CONTAINER)
+            .map(|c| c.name.clone())
+    })
+}
+
+/// Whether a pod is Running and, when it reports a Ready condition, ready.
+pub fn pod_is_running(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+    let Some(status) = &pod.status else {
+        return false;
+    };
+    if status.phase.as_deref() != Some("Running") || pod.metadata.deletion_timestamp.is_some() {
+        return false;
+    }
+    match status
+        .conditions
+        .as_ref()
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+    {
+        Some(ready) => ready.status == "True",
+        None => true,
+    }
+}
+
+/// How much a pod looks like a client made for probing (higher is better; 0 = usable but
+/// nothing special): `app`/`name` labels or names of the usual curl pods.
+pub fn client_score(name: &str, labels: &crate::model::Labels) -> u8 {
+    const CLIENT_NAMES: &[&str] = &["sleep", "curl", "netshoot", "client", "toolbox"];
+    let label_hit = ["app", "app.kubernetes.io/name", "name", "run"].iter().any(|k| {
+        labels
+            .get(*k)
+            .is_some_and(|v| CLIENT_NAMES.iter().any(|c| v == c))
+    });
+    if label_hit {
+        2
+    } else if CLIENT_NAMES.iter().any(|c| name.contains(c)) {
+        1
+    } else {
+        0
+    }
+}
+
+/// How a client's sidecar sends traffic to the target, when something other than automatic
+/// mTLS decides it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientTls {
+    /// Whether the sidecar sends plaintext.
+    pub plaintext: bool,
+    /// Why (`DestinationRule shop/web-plain sets tls.mode DISABLE`).
+    pub why: String,
+}
+
+/// Whether a DestinationRule is visible to clients in `client_ns` (`exportTo`).
+fn exported_to(rule: &crate::model::DestinationRuleInfo, client_ns: &str) -> bool {
+    rule.export_to.is_empty()
+        || rule
+            .export_to
+            .iter()
+            .any(|e| e == "*" || e == client_ns || (e == "." && rule.namespace == client_ns))
+}
+
+/// What a sidecar client in `client_ns` with `client_labels` sends to a Service port, given the
+/// DestinationRules for that Service's host (already matched to the Service) and whether
+/// automatic mTLS is on. `None`: automatic mTLS decides (mTLS to meshed pods, plaintext for a
+/// namespace- or mesh-level DISABLE).
+///
+/// Like Istio, one rule applies per client: the client namespace's own rule first, then the
+/// Service namespace's, then the root namespace's, each only when exported to the client and
+/// when its `workloadSelector` selects the client. In that rule a `portLevelSettings` entry for
+/// the port wins over the rule-level `tls`. Subset settings are ignored (a probe through the
+/// Service does not pick a subset).
+pub fn client_tls(
+    rules: &[crate::model::DestinationRuleInfo],
+    client_ns: &str,
+    client_labels: &crate::model::Labels,
+    service_ns: &str,
+    root_ns: &str,
+    service_port: u32,
+    auto_mtls: bool,
+) -> Option<ClientTls> {
+    use crate::model::TlsMode;
+    let applies = |r: &&crate::model::DestinationRuleInfo| {
+        exported_to(r, client_ns)
+            && r.workload_selector
+                .iter()
+                .all(|(k, v)| client_labels.get(k) == Some(v))
+    };
+    let rank = |r: &crate::model::DestinationRuleInfo| {
+        if r.namespace == client_ns {
+            0
+        } else if r.namespace == service_ns {
+            1
+        } else if r.namespace == root_ns {
+            2
+        } else {
+            3
+        }
+    };
+    let mut candidates: Vec<&crate::model::DestinationRuleInfo> = rules.iter().filter(applies).collect();
+    candidates.sort_by_key(|r| (rank(r), r.created, r.name.clone()));
+    let rule = candidates.first();
+    let setting = rule.and_then(|r| {
+        let top = r.tls.iter().filter(|t| t.subset.is_none());
+        top.clone()
+            .find(|t| t.port == Some(service_port))
+            .or_else(|| top.clone().find(|t| t.port.is_none()))
+    });
+    match (rule, setting) {
+        (Some(r), Some(t)) => match t.mode {
+            TlsMode::Disable => Some(ClientTls {
+                plaintext: true,
+                why: format!(
+                    "DestinationRule {}/{} sets tls.mode DISABLE, so the client's sidecar sends plaintext",
+                    r.namespace, r.name
+                ),
+            }),
+            TlsMode::IstioMutual => Some(ClientTls {
+                plaintext: false,
+                why: format!(
+                    "DestinationRule {}/{} sets tls.mode ISTIO_MUTUAL",
+                    r.namespace, r.name
+                ),
+            }),
+            _ => None,
+        },
+        _ if !auto_mtls => Some(ClientTls {
+            plaintext: true,
+            why: "enableAutoMtls is false and no DestinationRule asks for ISTIO_MUTUAL, so the client's sidecar sends plaintext".into(),
+        }),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,6 +615,9 @@ mod tests {
             "Web_Api",
             "a.b.c.d",
             "",
+            "web-api/{a,b}",
+            "web-api/a b",
+            "http://web-api/[1-9]",
         ] {
             let err = parse_target(bad).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{bad}");
@@ -478,6 +712,7 @@ mod tests {
             mode,
             workload_level,
             target_in_mesh: true,
+            port_bypassed: false,
         }
     }
 
@@ -496,6 +731,13 @@ mod tests {
             ..enf(M::Strict, false)
         };
         assert_eq!(expected(unenforced, false).0, Expected::Accept);
+        let bypassed = Enforcement {
+            port_bypassed: true,
+            ..enf(M::Strict, false)
+        };
+        let (e, why) = expected(bypassed, false);
+        assert_eq!(e, Expected::Accept);
+        assert!(why.contains("excluded from the sidecar's interception"), "{why}");
     }
 
     #[test]
@@ -513,5 +755,166 @@ mod tests {
             verdict(Expected::Accept, &Outcome::Timeout, false),
             Verdict::Inconclusive
         );
+    }
+
+    #[test]
+    fn pod_refs_parse() {
+        assert_eq!(
+            parse_pod_ref("sleep-abc").unwrap(),
+            PodRef::Pod("sleep-abc".into())
+        );
+        assert_eq!(parse_pod_ref("po/x").unwrap(), PodRef::Pod("x".into()));
+        assert_eq!(
+            parse_pod_ref("deploy/sleep").unwrap(),
+            PodRef::Deployment("sleep".into())
+        );
+        assert_eq!(
+            parse_pod_ref("deployments/sleep").unwrap().to_string(),
+            "deploy/sleep"
+        );
+        for bad in ["", "svc/x", "deploy/", "Sleep", "a b"] {
+            assert_eq!(parse_pod_ref(bad).unwrap_err().exit_code(), 2, "{bad}");
+        }
+    }
+
+    fn pod_with(containers: &[&str], annotation: Option<&str>) -> k8s_openapi::api::core::v1::Pod {
+        use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+        Pod {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                annotations: annotation
+                    .map(|a| [(DEFAULT_CONTAINER_ANNOTATION.to_string(), a.to_string())].into()),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                containers: containers
+                    .iter()
+                    .map(|n| Container {
+                        name: n.to_string(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+            status: None,
+        }
+    }
+
+    #[test]
+    fn the_client_container_is_never_the_proxy() {
+        assert_eq!(
+            app_container(&pod_with(&["istio-proxy", "sleep"], None)).as_deref(),
+            Some("sleep")
+        );
+        assert_eq!(
+            app_container(&pod_with(&["a", "b"], Some("b"))).as_deref(),
+            Some("b")
+        );
+        // an annotation naming the proxy (or a missing container) is not followed
+        assert_eq!(
+            app_container(&pod_with(&["istio-proxy", "app"], Some("istio-proxy"))).as_deref(),
+            Some("app")
+        );
+        assert_eq!(
+            app_container(&pod_with(&["app"], Some("gone"))).as_deref(),
+            Some("app")
+        );
+        assert_eq!(app_container(&pod_with(&["istio-proxy"], None)), None);
+    }
+
+    #[test]
+    fn running_means_running_and_ready() {
+        use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
+        let mut p = pod_with(&["app"], None);
+        assert!(!pod_is_running(&p));
+        p.status = Some(PodStatus {
+            phase: Some("Running".into()),
+            ..Default::default()
+        });
+        assert!(pod_is_running(&p));
+        p.status.as_mut().unwrap().conditions = Some(vec![PodCondition {
+            type_: "Ready".into(),
+            status: "False".into(),
+            ..Default::default()
+        }]);
+        assert!(!pod_is_running(&p));
+        p.status.as_mut().unwrap().phase = Some("Pending".into());
+        assert!(!pod_is_running(&p));
+    }
+
+    #[test]
+    fn curl_pods_are_preferred_as_clients() {
+        let l = |k: &str, v: &str| -> crate::model::Labels { [(k.to_string(), v.to_string())].into() };
+        assert_eq!(client_score("sleep-6f8cfb8c8f-x", &l("app", "sleep")), 2);
+        assert_eq!(client_score("x", &l("app.kubernetes.io/name", "curl")), 2);
+        assert_eq!(client_score("my-curl-box", &l("app", "tools")), 1);
+        assert_eq!(client_score("web-api-1", &l("app", "web-api")), 0);
+    }
+
+    #[test]
+    fn verdict_words_and_exit() {
+        assert!(!Verdict::Pass.fails());
+        assert!(Verdict::Mismatch.fails() && Verdict::Inconclusive.fails());
+        assert!(Verdict::PlaintextAccepted.as_str().starts_with("SECURITY"));
+    }
+
+    fn rule(
+        ns: &str,
+        name: &str,
+        tls: Vec<(Option<u32>, crate::model::TlsMode)>,
+    ) -> crate::model::DestinationRuleInfo {
+        crate::model::DestinationRuleInfo {
+            namespace: ns.into(),
+            name: name.into(),
+            created: crate::model::Created(0),
+            host: "web-api".into(),
+            export_to: vec![],
+            workload_selector: Default::default(),
+            tls: tls
+                .into_iter()
+                .map(|(port, mode)| crate::model::DrTlsSetting {
+                    subset: None,
+                    subset_labels: Default::default(),
+                    port,
+                    mode,
+                })
+                .collect(),
+            unknowns: vec![],
+        }
+    }
+
+    #[test]
+    fn destination_rules_decide_what_a_sidecar_client_sends() {
+        use crate::model::TlsMode as T;
+        let none = crate::model::Labels::new();
+        let tls = |rules: &[crate::model::DestinationRuleInfo], client_ns: &str, auto: bool| {
+            client_tls(rules, client_ns, &none, "shop", "istio-system", 8080, auto)
+        };
+        assert_eq!(tls(&[], "shop", true), None);
+        let off = tls(&[], "shop", false).unwrap();
+        assert!(off.plaintext && off.why.contains("enableAutoMtls"), "{off:?}");
+        let plain = rule("shop", "plain", vec![(None, T::Disable)]);
+        let r = tls(std::slice::from_ref(&plain), "other", true).unwrap();
+        assert!(r.plaintext && r.why.contains("shop/plain"), "{r:?}");
+        // the port-level setting wins over the rule level; another port's does not apply
+        let ports = rule(
+            "shop",
+            "ports",
+            vec![(None, T::Disable), (Some(8080), T::IstioMutual)],
+        );
+        assert!(!tls(std::slice::from_ref(&ports), "shop", true).unwrap().plaintext);
+        let other_port = rule("shop", "p", vec![(Some(9090), T::Disable)]);
+        assert_eq!(tls(&[other_port], "shop", true), None);
+        // the client namespace's own rule wins over the service namespace's
+        let own = rule("client", "own", vec![(None, T::IstioMutual)]);
+        assert!(!tls(&[plain.clone(), own], "client", true).unwrap().plaintext);
+        // exportTo "." hides a rule from other namespaces
+        let mut private = plain.clone();
+        private.export_to = vec![".".into()];
+        assert_eq!(tls(std::slice::from_ref(&private), "client", true), None);
+        assert!(tls(&[private], "shop", true).unwrap().plaintext);
+        // a workloadSelector that does not select the client
+        let mut scoped = plain;
+        scoped.workload_selector = [("app".to_string(), "legacy".to_string())].into();
+        assert_eq!(tls(&[scoped], "shop", true), None);
     }
 }
