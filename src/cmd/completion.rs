@@ -14,8 +14,32 @@ use crate::error::Error;
 /// The executable name the script completes (the binary on `PATH`).
 pub const BIN_NAME: &str = "kubectl-mtls";
 
+/// The name the bash script is generated for, then registered as [`BIN_NAME`].
+///
+/// clap_complete's bash generator spells a subcommand's state differently in its dispatch loop
+/// and in its case arms when the binary name contains a hyphen, so nothing after a subcommand
+/// completes (clap-rs/clap#6421, open). Generating for a hyphen-free name and registering the
+/// function for the real name sidesteps it.
+const BASH_GENERATED_NAME: &str = "kubectl_mtls";
+
 /// Renders the completion script for `shell`.
 pub fn script(shell: CompletionShell) -> Vec<u8> {
+    let mut out = Vec::new();
+    if shell == CompletionShell::Bash {
+        let mut cmd = crate::cli::command(BASH_GENERATED_NAME);
+        clap_complete::generate(Shell::Bash, &mut cmd, BASH_GENERATED_NAME, &mut out);
+        let text = String::from_utf8_lossy(&out);
+        // Only the `complete -F _kubectl_mtls ... kubectl_mtls` registrations name the binary.
+        let suffix = format!(" {BASH_GENERATED_NAME}");
+        let fixed: Vec<String> = text
+            .lines()
+            .map(|line| match line.strip_suffix(&suffix) {
+                Some(head) if line.trim_start().starts_with("complete ") => format!("{head} {BIN_NAME}"),
+                _ => line.to_string(),
+            })
+            .collect();
+        return (fixed.join("\n") + "\n").into_bytes();
+    }
     let shell = match shell {
         CompletionShell::Bash => Shell::Bash,
         CompletionShell::Zsh => Shell::Zsh,
@@ -23,7 +47,6 @@ pub fn script(shell: CompletionShell) -> Vec<u8> {
         CompletionShell::Powershell => Shell::PowerShell,
     };
     let mut cmd = crate::cli::command(BIN_NAME);
-    let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, BIN_NAME, &mut out);
     out
 }
@@ -56,7 +79,17 @@ mod tests {
         ] {
             let text = String::from_utf8(script(shell)).expect("scripts are UTF-8");
             assert!(text.contains(BIN_NAME), "{shell:?} script names {BIN_NAME}");
-            for sub in ["status", "enable", "diff", "probe", "completion"] {
+            if shell == CompletionShell::Bash {
+                let registrations: Vec<&str> = text.lines().filter(|l| l.contains("complete -F")).collect();
+                assert!(!registrations.is_empty());
+                for line in registrations {
+                    assert!(line.ends_with(" kubectl-mtls"), "{line}");
+                }
+            }
+            for sub in crate::cli::command(BIN_NAME)
+                .get_subcommands()
+                .map(|s| s.get_name())
+            {
                 assert!(text.contains(sub), "{shell:?} script knows {sub}");
             }
         }
