@@ -176,8 +176,8 @@ pub enum Command {
         long_about = "Print a shell completion script for the standalone kubectl-mtls binary.\n\n\
         `kubectl mtls <TAB>` needs no script: kubectl 1.26 and newer completes plugins by running \
         kubectl_complete-mtls (shipped next to kubectl-mtls), which also completes namespaces, \
-        contexts, clusters and users. This script is for running kubectl-mtls directly, e.g. \
-        `source <(kubectl-mtls completion bash)` in ~/.bashrc."
+        contexts, clusters and users. This script is for running kubectl-mtls directly; it \
+        completes subcommands, flags and their fixed values."
     )]
     Completion(CompletionArgs),
 }
@@ -412,13 +412,13 @@ pub struct ProbeArgs {
 /// The shells `completion` writes scripts for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CompletionShell {
-    /// Bash 4.1 or newer (with the bash-completion package)
+    /// Bash: add `source <(kubectl-mtls completion bash)` to ~/.bashrc
     Bash,
-    /// Zsh
+    /// Zsh: `kubectl-mtls completion zsh > "${fpath[1]}/_kubectl-mtls"`
     Zsh,
-    /// Fish
+    /// Fish: `kubectl-mtls completion fish > ~/.config/fish/completions/kubectl-mtls.fish`
     Fish,
-    /// PowerShell
+    /// PowerShell: add `kubectl-mtls completion powershell | Out-String | Invoke-Expression` to $PROFILE
     Powershell,
 }
 
