@@ -389,7 +389,7 @@ pub trait Source {
 /// The real source: the kubeconfig on disk and the cluster, with [`CLUSTER_TIMEOUT`].
 #[derive(Debug, Clone, Copy)]
 pub struct LiveSource {
-    /// The time limit of the namespace lookup (connection, credentials and request).
+    /// The time limit of the namespace lookup (kubeconfig, credentials, connection, request).
     pub timeout: Duration,
 }
 
@@ -403,35 +403,20 @@ impl Default for LiveSource {
 
 impl Source for LiveSource {
     fn namespaces(&self, global: &GlobalArgs) -> Option<Vec<String>> {
-        use k8s_openapi::api::core::v1::Namespace;
-        use kube::api::{Api, ListParams};
-
         let mut global = global.clone();
         global.request_timeout = RequestTimeout(Some(self.timeout));
         global.verbose = 0;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .ok()?;
-        let names = runtime.block_on(async {
-            tokio::time::timeout(self.timeout, async {
-                let cluster = crate::client::connect(&global).await.ok()?;
-                let api: Api<Namespace> = Api::all(cluster.client);
-                let list = api.list_metadata(&ListParams::default()).await.ok()?;
-                Some(
-                    list.items
-                        .into_iter()
-                        .filter_map(|ns| ns.metadata.name)
-                        .collect::<Vec<_>>(),
-                )
+        // A hard deadline: kube-rs runs an exec credential plugin synchronously while building
+        // the client, which no async timeout can interrupt. The lookup runs on its own thread;
+        // when the deadline passes it is abandoned (the process exits right after answering).
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("complete-namespaces".into())
+            .spawn(move || {
+                let _ = tx.send(list_namespaces(&global));
             })
-            .await
-            .ok()
-            .flatten()
-        });
-        // A credential helper may still be running: do not wait for it.
-        runtime.shutdown_background();
-        names
+            .ok()?;
+        rx.recv_timeout(self.timeout).ok().flatten()
     }
 
     fn kubeconfig_names(&self, global: &GlobalArgs, kind: ValueKind) -> Option<Vec<String>> {
@@ -444,6 +429,31 @@ impl Source for LiveSource {
         };
         Some(names)
     }
+}
+
+/// Lists the namespace names of the cluster `global` selects (one metadata-only list request).
+fn list_namespaces(global: &GlobalArgs) -> Option<Vec<String>> {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Api, ListParams};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let names = runtime.block_on(async {
+        let cluster = crate::client::connect(global).await.ok()?;
+        let api: Api<Namespace> = Api::all(cluster.client);
+        let list = api.list_metadata(&ListParams::default()).await.ok()?;
+        Some(
+            list.items
+                .into_iter()
+                .filter_map(|ns| ns.metadata.name)
+                .collect::<Vec<_>>(),
+        )
+    });
+    // Do not wait for anything still running on the blocking pool.
+    runtime.shutdown_background();
+    names
 }
 
 /// The connection flags typed so far, as the plugin would read them.

@@ -373,6 +373,45 @@ fn an_unresponsive_cluster_gives_up_quickly_and_silently() {
 }
 
 #[test]
+fn a_hanging_credential_plugin_does_not_hang_completion() {
+    let shell = Shell::new();
+    let sleep = ["/bin/sleep", "/usr/bin/sleep"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let Some(sleep) = sleep else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "sleep is required when CI=true"
+        );
+        eprintln!("SKIPPED a_hanging_credential_plugin_does_not_hang_completion: no sleep binary");
+        return;
+    };
+    // kube-rs runs an exec credential plugin synchronously while building the client
+    let kubeconfig = shell.dir.path().join("kubeconfig-exec");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: https://127.0.0.1:1}}\n\
+             contexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\n\
+             users:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n\
+             \x20     command: {sleep}\n      args: [\"8\"]\n      interactiveMode: Never\n"
+        ),
+    )
+    .unwrap();
+    let start = Instant::now();
+    let mut cmd = shell.command(HELPER, Some(&kubeconfig));
+    cmd.args(["status", ""]);
+    let run = run(cmd);
+    let took = start.elapsed();
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (0, ":4\n", "")
+    );
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+}
+
+#[test]
 fn contexts_clusters_and_users_complete_from_the_kubeconfig() {
     if !have_kubectl("contexts_clusters_and_users_complete_from_the_kubeconfig") {
         return;
