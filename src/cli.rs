@@ -197,6 +197,15 @@ pub enum Command {
     Diff(DiffArgs),
     /// Prove enforcement with real traffic through pod exec (curl from a client in and one outside the mesh), and inspect workload certificates
     Probe(ProbeArgs),
+    /// Print a shell completion script for the standalone kubectl-mtls binary
+    #[command(
+        long_about = "Print a shell completion script for the standalone kubectl-mtls binary.\n\n\
+        `kubectl mtls <TAB>` needs no script: kubectl 1.26 and newer completes plugins by running \
+        kubectl_complete-mtls (shipped next to kubectl-mtls), which also completes namespaces, \
+        contexts, clusters and users. This script is for running kubectl-mtls directly; it \
+        completes subcommands, flags and their fixed values."
+    )]
+    Completion(CompletionArgs),
 }
 
 /// Output formats of `status`.
@@ -476,6 +485,27 @@ pub struct ProbeArgs {
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value_t = ProbeOutput::Table)]
     pub output: ProbeOutput,
+}
+
+/// The shells `completion` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    /// Bash: add `source <(kubectl-mtls completion bash)` to ~/.bashrc
+    Bash,
+    /// Zsh: `kubectl-mtls completion zsh > "${fpath[1]}/_kubectl-mtls"`
+    Zsh,
+    /// Fish: `kubectl-mtls completion fish > ~/.config/fish/completions/kubectl-mtls.fish`
+    Fish,
+    /// PowerShell: add `kubectl-mtls completion powershell | Out-String | Invoke-Expression` to $PROFILE
+    Powershell,
+}
+
+/// Arguments of `completion`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionArgs {
+    /// The shell to write the script for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: CompletionShell,
 }
 
 /// Builds the clap command with the name shown in usage text.

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod client;
 pub mod cmd;
 pub mod collect;
+pub mod complete;
 pub mod engine;
 pub mod error;
 pub mod exec;

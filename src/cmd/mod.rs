@@ -1,6 +1,7 @@
 //! One thin orchestration per subcommand: read the cluster (`client`, `collect`), resolve
 //! (`engine`), render (`render`). Each `run` returns the process exit code.
 
+pub mod completion;
 pub mod diff;
 pub mod enable;
 pub mod probe;
@@ -17,5 +18,6 @@ pub async fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Enable(args) => enable::run(&global, args).await,
         Command::Diff(args) => diff::run(&global, args).await,
         Command::Probe(args) => probe::run(&global, args).await,
+        Command::Completion(args) => completion::run(args),
     }
 }
