@@ -141,6 +141,7 @@ pub const FREE_TEXT_ARGS: &[&str] = &[
     "from",
     "image",
     "timeout",
+    "start_timeout",
     "certs",
 ];
 
