@@ -697,7 +697,8 @@ impl Cluster {
         } else if let Some(s) = current.get("status") {
             obj["status"] = s.clone();
         }
-        let (obj, warnings) = self.prepare_update(&mut data, t, version, &current, obj, opts, false, true)?;
+        let (obj, warnings) =
+            self.prepare_update(&mut data, t, version, &current, obj, opts, status_only, true)?;
         let stored = self.commit(&mut data, t, key, obj, "MODIFIED", opts.dry_run);
         Ok(Written {
             object: stored,

@@ -9,9 +9,12 @@
 //! - the server's mode: the oldest matching workload policy (its port-level entry for the
 //!   target port first), else the oldest namespace-wide policy, else the oldest mesh-wide policy
 //!   in `istio-system`, else PERMISSIVE; UNSET inherits;
-//! - STRICT rejects plaintext clients (curl exit 56, connection reset); a workload-level DISABLE
-//!   makes meshed clients fail with HTTP 503 from their own sidecar; everything else answers
-//!   HTTP 200;
+//! - a sidecar client sends mTLS, unless a DestinationRule (client namespace, then the
+//!   service's, then `istio-system`) sets `tls.mode: DISABLE`, or the destination's namespace-
+//!   or mesh-level mode is DISABLE (automatic mTLS);
+//! - STRICT rejects plaintext (curl exit 56, connection reset); DISABLE refuses mTLS, which a
+//!   meshed client sees as HTTP 503 from its own sidecar (so a workload-level DISABLE breaks
+//!   meshed clients); everything else answers HTTP 200;
 //! - `pilot-agent request GET config_dump?mask=dynamic_active_secrets` in `istio-proxy` returns a
 //!   workload certificate for `spiffe://<trust domain>/ns/<ns>/sa/<service account>` (24 h,
 //!   backdated 2 minutes), signed by a lab root CA made at start.
@@ -94,24 +97,43 @@ fn mode_of(v: &Value) -> Option<Mode> {
     }
 }
 
+fn oldest(mut ps: Vec<Value>) -> Option<Value> {
+    ps.sort_by(|a, b| {
+        (
+            str_at(a, "/metadata/creationTimestamp"),
+            str_at(a, "/metadata/name"),
+        )
+            .cmp(&(
+                str_at(b, "/metadata/creationTimestamp"),
+                str_at(b, "/metadata/name"),
+            ))
+    });
+    ps.into_iter().next()
+}
+
+fn selector_of(p: &Value) -> HashMap<String, String> {
+    labels(p, "/spec/selector/matchLabels")
+}
+
+/// The namespace-level mode of `ns` (its oldest namespace-wide policy, else the mesh-wide one).
+fn namespace_mode(cluster: &Cluster, ns: &str) -> Option<Mode> {
+    let namespace_wide = |ns: &str| {
+        oldest(
+            cluster
+                .list("security.istio.io/v1", "PeerAuthentication", Some(ns))
+                .into_iter()
+                .filter(|p| selector_of(p).is_empty())
+                .collect(),
+        )
+        .and_then(|p| p.pointer("/spec/mtls/mode").and_then(mode_of))
+    };
+    namespace_wide(ns).or_else(|| namespace_wide("istio-system"))
+}
+
 /// The server-side mode on `port` of `pod`, and whether a workload policy decided it.
 fn server_mode(cluster: &Cluster, pod: &Value, port: u16) -> (Mode, bool) {
     let ns = str_at(pod, "/metadata/namespace");
     let pod_labels = labels(pod, "/metadata/labels");
-    let oldest = |mut ps: Vec<Value>| {
-        ps.sort_by(|a, b| {
-            (
-                str_at(a, "/metadata/creationTimestamp"),
-                str_at(a, "/metadata/name"),
-            )
-                .cmp(&(
-                    str_at(b, "/metadata/creationTimestamp"),
-                    str_at(b, "/metadata/name"),
-                ))
-        });
-        ps.into_iter().next()
-    };
-    let selector_of = |p: &Value| labels(p, "/spec/selector/matchLabels");
     let policies = cluster.list("security.istio.io/v1", "PeerAuthentication", Some(ns));
     let workload = oldest(
         policies
@@ -134,23 +156,27 @@ fn server_mode(cluster: &Cluster, pod: &Value, port: u16) -> (Mode, bool) {
             return (m, true);
         }
     }
-    let namespace_wide = |ns: &str| {
-        oldest(
-            cluster
-                .list("security.istio.io/v1", "PeerAuthentication", Some(ns))
-                .into_iter()
-                .filter(|p| selector_of(p).is_empty())
-                .collect(),
-        )
-        .and_then(|p| p.pointer("/spec/mtls/mode").and_then(mode_of))
-    };
-    if let Some(m) = namespace_wide(ns) {
-        return (m, false);
+    (namespace_mode(cluster, ns).unwrap_or(Mode::Permissive), false)
+}
+
+/// The TLS mode a DestinationRule sets for traffic from `client_ns` to `svc.ns`: rules in the
+/// client's namespace, then the service's, then `istio-system`.
+fn destination_rule_tls(cluster: &Cluster, client_ns: &str, svc: &str, ns: &str) -> Option<String> {
+    let fqdn = format!("{svc}.{ns}.svc.cluster.local");
+    for where_ in [client_ns, ns, "istio-system"] {
+        for dr in cluster.list("networking.istio.io/v1", "DestinationRule", Some(where_)) {
+            let host = str_at(&dr, "/spec/host");
+            let dr_ns = str_at(&dr, "/metadata/namespace");
+            let matches = host == fqdn || (host == svc && dr_ns == ns);
+            if matches {
+                let mode = str_at(&dr, "/spec/trafficPolicy/tls/mode");
+                if !mode.is_empty() {
+                    return Some(mode.to_string());
+                }
+            }
+        }
     }
-    if let Some(m) = namespace_wide("istio-system") {
-        return (m, false);
-    }
-    (Mode::Permissive, false)
+    None
 }
 
 /// Where a URL points: the Service, its namespace and port.
@@ -207,14 +233,22 @@ fn connect(cluster: &Cluster, client: &Value, container: &str, url: &str) -> Con
     let Some(backend) = backend else {
         return Connection::Refused;
     };
-    // Traffic from the proxy container itself bypasses interception: plaintext.
-    let client_mtls = in_mesh(client) && container != "istio-proxy";
+    // Traffic from the proxy container itself bypasses interception: plaintext. A sidecar
+    // client sends mTLS unless a DestinationRule says otherwise, or (automatic mTLS) the
+    // destination's namespace- or mesh-level mode is DISABLE.
+    let client_mtls = in_mesh(client)
+        && container != "istio-proxy"
+        && match destination_rule_tls(cluster, client_ns, &svc, &ns).as_deref() {
+            Some("DISABLE") => false,
+            Some("ISTIO_MUTUAL") => true,
+            _ => namespace_mode(cluster, &ns) != Some(Mode::Disable),
+        };
     if !in_mesh(&backend) {
         return Connection::Status(200);
     }
     match server_mode(cluster, &backend, target_port) {
         (Mode::Strict, _) if !client_mtls => Connection::Reset,
-        (Mode::Disable, true) if client_mtls => Connection::Status(503),
+        (Mode::Disable, _) if client_mtls => Connection::Status(503),
         _ => Connection::Status(200),
     }
 }

@@ -276,3 +276,34 @@ fn protocol_errors_are_status_objects() {
         ("/api/v1/namespaces/default", "admin", "get")
     );
 }
+
+/// A merge patch to `/status` changes the status (and only the status), as on a real server.
+#[test]
+fn merge_patch_of_the_status_subresource_changes_the_status() {
+    let server = SimServer::start_background(Scenario::lab()).unwrap();
+    let pod = server
+        .cluster()
+        .list("v1", "Pod", Some("default"))
+        .into_iter()
+        .next()
+        .expect("default/sleep");
+    let name = pod["metadata"]["name"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/namespaces/default/pods/{name}/status");
+    let r = request(
+        &server,
+        "PATCH",
+        &path,
+        &[
+            ("Content-Type", "application/merge-patch+json"),
+            ("Authorization", &format!("Bearer {ADMIN_TOKEN}")),
+        ],
+        r#"{"status":{"phase":"Pending"},"metadata":{"labels":{"ignored":"yes"}}}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let after = server.cluster().get("v1", "Pod", "default", &name).unwrap();
+    assert_eq!(after["status"]["phase"], "Pending");
+    assert!(
+        after["metadata"]["labels"].get("ignored").is_none(),
+        "only status changes through /status"
+    );
+}
