@@ -1,7 +1,7 @@
 //! Shared harness for the plugin's integration tests: a simulated cluster, a kubeconfig for
 //! it, and the built `kubectl-mtls` binary run in a clean environment.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
