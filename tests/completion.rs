@@ -3,7 +3,6 @@
 //! and relays its answer. Namespaces come from the simulated cluster, contexts from the
 //! kubeconfig; the static `completion bash` script is sourced into a real bash.
 
-#[allow(unused_imports)] // the shared harness re-exports more than these tests use
 mod common;
 
 use std::path::{Path, PathBuf};

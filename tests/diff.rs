@@ -3,7 +3,6 @@
 //! KUBECTL_EXTERNAL_DIFF, v1beta1-only clusters, bad manifests.
 
 // The shared harness re-exports more than this file uses.
-#[allow(unused_imports)]
 mod common;
 
 use std::io::Write;
