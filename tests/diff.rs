@@ -2,7 +2,6 @@
 //! documents, stdin), exit codes like `kubectl diff`, server dry runs only (request log),
 //! KUBECTL_EXTERNAL_DIFF, v1beta1-only clusters, bad manifests.
 
-// The shared harness re-exports more than this file uses.
 mod common;
 
 use std::io::Write;
