@@ -1,6 +1,7 @@
 //! `kubectl mtls probe` end to end: the built binary against the simulated lab (kube-sim),
 //! with exec answered by scripted handlers.
 
+mod common;
 mod probe_support;
 
 use std::sync::Arc;
@@ -14,7 +15,7 @@ const TARGET: &str = "web-api.istioinaction:8080";
 
 fn strict_lab() -> Lab {
     let lab = Lab::start(Scenario::lab().exec_handler(mesh_handler));
-    lab.apply(&peer_authentication("istioinaction", "default", "STRICT", None));
+    lab.put_yaml(&peer_authentication("istioinaction", "default", "STRICT", None));
     lab
 }
 
@@ -30,7 +31,7 @@ fn result_for<'a>(doc: &'a serde_json::Value, pod: &str) -> &'a serde_json::Valu
 #[test]
 fn the_labs_two_curls_under_strict_pass_with_auto_picked_clients() {
     let lab = strict_lab();
-    let run = lab.run(&["probe", TARGET]);
+    let run = lab.plugin(&["probe", TARGET]);
     assert_eq!(run.code, 0, "{run:#?}");
     let out = &run.stdout;
     assert!(
@@ -90,7 +91,7 @@ fn the_labs_two_curls_under_strict_pass_with_auto_picked_clients() {
 #[test]
 fn json_output_has_expectation_observation_and_verdict() {
     let lab = strict_lab();
-    let run = lab.run(&[
+    let run = lab.plugin(&[
         "probe",
         "http://web-api.istioinaction:8080/health",
         "-o",
@@ -127,8 +128,8 @@ fn plaintext_accepted_under_strict_is_a_loud_security_finding() {
         prefix: true,
         ..ExecRule::new(["curl"], "200")
     }));
-    lab.apply(&peer_authentication("istio-system", "default", "STRICT", None));
-    let run = lab.run(&["probe", TARGET]);
+    lab.put_yaml(&peer_authentication("istio-system", "default", "STRICT", None));
+    let run = lab.plugin(&["probe", TARGET]);
     assert_eq!(run.code, 1, "{run:#?}");
     assert!(
         run.stderr.contains(&format!(
@@ -147,7 +148,7 @@ fn plaintext_accepted_under_strict_is_a_loud_security_finding() {
         "{}",
         run.stdout
     );
-    let doc = lab.run(&["probe", TARGET, "-o", "json"]).json();
+    let doc = lab.plugin(&["probe", TARGET, "-o", "json"]).json();
     assert_eq!(result_for(&doc, PLAIN_SLEEP)["verdict"], "plaintextAccepted");
     assert_eq!(result_for(&doc, MESH_SLEEP)["verdict"], "pass");
     assert_eq!(doc["ok"], false);
@@ -156,7 +157,7 @@ fn plaintext_accepted_under_strict_is_a_loud_security_finding() {
 #[test]
 fn permissive_expects_both_accepted_and_a_rejection_is_a_mismatch() {
     let lab = Lab::start(Scenario::lab().exec_handler(mesh_handler));
-    let run = lab.run(&["probe", TARGET]);
+    let run = lab.plugin(&["probe", TARGET]);
     assert_eq!(run.code, 0, "{run:#?}");
     assert!(
         run.stdout.contains("PERMISSIVE (istio default)"),
@@ -175,7 +176,7 @@ fn permissive_expects_both_accepted_and_a_rejection_is_a_mismatch() {
         Scenario::lab()
             .exec_handler(|req, _| (req.command.first().map(String::as_str) == Some("curl")).then(reset)),
     );
-    let run = lab.run(&["probe", TARGET]);
+    let run = lab.plugin(&["probe", TARGET]);
     assert_eq!(run.code, 1, "{run:#?}");
     assert_eq!(run.stdout.matches("MISMATCH").count(), 2, "{}", run.stdout);
     assert!(
@@ -240,7 +241,7 @@ fn every_curl_outcome_gets_its_own_words_and_verdict() {
             exit_code: *exit,
             ..ExecRule::new(["curl"], "")
         }));
-        lab.apply(&peer_authentication("istioinaction", "default", "STRICT", None));
+        lab.put_yaml(&peer_authentication("istioinaction", "default", "STRICT", None));
         let args = [
             "probe",
             TARGET,
@@ -249,7 +250,7 @@ fn every_curl_outcome_gets_its_own_words_and_verdict() {
             "--from-namespace",
             "default",
         ];
-        let run = lab.run(&args);
+        let run = lab.plugin(&args);
         assert_eq!(
             run.code,
             if *verdict == "pass" { 0 } else { 1 },
@@ -258,7 +259,7 @@ fn every_curl_outcome_gets_its_own_words_and_verdict() {
         assert!(run.stdout.contains(words), "exit {exit}: {}", run.stdout);
         let mut json_args = args.to_vec();
         json_args.extend(["-o", "json"]);
-        let doc = lab.run(&json_args).json();
+        let doc = lab.plugin(&json_args).json();
         let r = result_for(&doc, PLAIN_SLEEP);
         assert_eq!(r["observed"]["result"], *result, "exit {exit}: {r:#}");
         assert_eq!(r["verdict"], *verdict, "exit {exit}");
@@ -272,13 +273,13 @@ fn every_curl_outcome_gets_its_own_words_and_verdict() {
 #[test]
 fn workload_level_disable_rejects_meshed_clients_namespace_level_does_not() {
     let lab = Lab::start(Scenario::lab().exec_handler(mesh_handler));
-    lab.apply(&peer_authentication(
+    lab.put_yaml(&peer_authentication(
         "istioinaction",
         "web-api-plain",
         "DISABLE",
         Some(("app", "web-api")),
     ));
-    let doc = lab.run(&["probe", TARGET, "-o", "json"]).json();
+    let doc = lab.plugin(&["probe", TARGET, "-o", "json"]).json();
     assert_eq!(doc["enforcement"][0]["mode"], "DISABLE");
     assert_eq!(doc["enforcement"][0]["workloadLevel"], true);
     let mesh = result_for(&doc, MESH_SLEEP);
@@ -299,8 +300,8 @@ fn workload_level_disable_rejects_meshed_clients_namespace_level_does_not() {
     );
 
     let lab = Lab::start(Scenario::lab().exec_handler(mesh_handler));
-    lab.apply(&peer_authentication("istioinaction", "default", "DISABLE", None));
-    let run = lab.run(&["probe", TARGET, "-o", "json"]);
+    lab.put_yaml(&peer_authentication("istioinaction", "default", "DISABLE", None));
+    let run = lab.plugin(&["probe", TARGET, "-o", "json"]);
     assert_eq!(run.code, 0, "{run:#?}");
     let doc = run.json();
     assert_eq!(doc["enforcement"][0]["workloadLevel"], false);
@@ -310,13 +311,13 @@ fn workload_level_disable_rejects_meshed_clients_namespace_level_does_not() {
 
     // A workload that asks for STRICT inside a DISABLE namespace: meshed clients still send
     // plaintext (automatic mTLS only sees the namespace level) and are rejected.
-    lab.apply(&peer_authentication(
+    lab.put_yaml(&peer_authentication(
         "istioinaction",
         "web-api-strict",
         "STRICT",
         Some(("app", "web-api")),
     ));
-    let run = lab.run(&["probe", TARGET, "-o", "json"]);
+    let run = lab.plugin(&["probe", TARGET, "-o", "json"]);
     assert_eq!(run.code, 0, "{run:#?}");
     let doc = run.json();
     assert_eq!(doc["enforcement"][0]["mode"], "STRICT");
@@ -329,10 +330,10 @@ fn workload_level_disable_rejects_meshed_clients_namespace_level_does_not() {
 #[test]
 fn a_destination_rule_that_disables_tls_makes_meshed_clients_plaintext() {
     let lab = strict_lab();
-    lab.apply(
+    lab.put_yaml(
         "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: web-api-plain\n  namespace: istioinaction\nspec:\n  host: web-api.istioinaction.svc.cluster.local\n  trafficPolicy:\n    tls:\n      mode: DISABLE\n",
     );
-    let run = lab.run(&["probe", TARGET, "-o", "json"]);
+    let run = lab.plugin(&["probe", TARGET, "-o", "json"]);
     assert_eq!(run.code, 0, "{run:#?}");
     let doc = run.json();
     let mesh = result_for(&doc, MESH_SLEEP);
@@ -358,16 +359,16 @@ fn a_destination_rule_that_disables_tls_makes_meshed_clients_plaintext() {
 #[test]
 fn pods_that_disagree_make_the_expectation_either() {
     let lab = strict_lab();
-    lab.apply(
+    lab.put_yaml(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-api-v2\n  namespace: istioinaction\n  labels:\n    app: web-api\n    version: v2\nspec:\n  serviceAccountName: web-api\n  containers:\n  - name: web-api\n    image: web-api:2\n",
     );
-    lab.apply(&peer_authentication(
+    lab.put_yaml(&peer_authentication(
         "istioinaction",
         "v2-plain",
         "DISABLE",
         Some(("version", "v2")),
     ));
-    let run = lab.run(&["probe", TARGET, "-o", "json"]);
+    let run = lab.plugin(&["probe", TARGET, "-o", "json"]);
     assert_eq!(run.code, 1, "{run:#?}");
     let doc = run.json();
     let modes: Vec<&str> = doc["enforcement"]
@@ -396,10 +397,10 @@ fn pods_that_disagree_make_the_expectation_either() {
 #[test]
 fn port_level_settings_decide_the_expectation() {
     let lab = Lab::start(Scenario::lab().exec_handler(mesh_handler));
-    lab.apply(
+    lab.put_yaml(
         "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: web-api-ports\n  namespace: istioinaction\nspec:\n  selector:\n    matchLabels:\n      app: web-api\n  mtls:\n    mode: STRICT\n  portLevelMtls:\n    8080:\n      mode: PERMISSIVE\n",
     );
-    let run = lab.run(&["probe", TARGET]);
+    let run = lab.plugin(&["probe", TARGET]);
     assert_eq!(run.code, 0, "{run:#?}");
     assert!(
         run.stdout
@@ -419,7 +420,7 @@ fn a_port_excluded_from_interception_is_not_enforced() {
         .expect("web-api pod");
     pod["metadata"]["annotations"]["traffic.sidecar.istio.io/excludeInboundPorts"] = "8080".into();
     lab.server.cluster().put(pod).expect("update pod");
-    let run = lab.run(&["probe", TARGET]);
+    let run = lab.plugin(&["probe", TARGET]);
     assert_eq!(run.code, 0, "{run:#?}");
     assert!(
         run.stdout.contains("Policy on port 8080: STRICT (namespace istioinaction/default) (port excluded from interception: not enforced)"),
@@ -443,16 +444,16 @@ fn a_port_excluded_from_interception_is_not_enforced() {
 #[test]
 fn ambient_targets_do_not_honour_disable() {
     let lab = Lab::start(Scenario::lab().exec_handler(mesh_handler));
-    lab.apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: amb\n  labels:\n    istio.io/dataplane-mode: ambient\n");
-    lab.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: echo\n  namespace: amb\nspec:\n  selector:\n    app: echo\n  ports:\n  - port: 80\n    targetPort: 8080\n");
-    lab.apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: echo-1\n  namespace: amb\n  labels:\n    app: echo\n  annotations:\n    ambient.istio.io/redirection: enabled\nspec:\n  containers:\n  - name: echo\n    image: echo\n");
-    lab.apply(&peer_authentication(
+    lab.put_yaml("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: amb\n  labels:\n    istio.io/dataplane-mode: ambient\n");
+    lab.put_yaml("apiVersion: v1\nkind: Service\nmetadata:\n  name: echo\n  namespace: amb\nspec:\n  selector:\n    app: echo\n  ports:\n  - port: 80\n    targetPort: 8080\n");
+    lab.put_yaml("apiVersion: v1\nkind: Pod\nmetadata:\n  name: echo-1\n  namespace: amb\n  labels:\n    app: echo\n  annotations:\n    ambient.istio.io/redirection: enabled\nspec:\n  containers:\n  - name: echo\n    image: echo\n");
+    lab.put_yaml(&peer_authentication(
         "amb",
         "echo-plain",
         "DISABLE",
         Some(("app", "echo")),
     ));
-    let run = lab.run(&["probe", "echo.amb:80", "-o", "json"]);
+    let run = lab.plugin(&["probe", "echo.amb:80", "-o", "json"]);
     assert_eq!(run.code, 0, "{run:#?}");
     let doc = run.json();
     assert_eq!(doc["enforcement"][0]["mode"], "PERMISSIVE", "{doc:#}");
@@ -469,8 +470,8 @@ fn ambient_targets_do_not_honour_disable() {
 #[test]
 fn named_target_ports_resolve_through_the_pod() {
     let lab = strict_lab();
-    lab.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: web-named\n  namespace: istioinaction\nspec:\n  selector:\n    app: web-api\n  ports:\n  - name: http\n    port: 80\n    targetPort: http\n");
-    let run = lab.run(&["probe", "web-named.istioinaction"]);
+    lab.put_yaml("apiVersion: v1\nkind: Service\nmetadata:\n  name: web-named\n  namespace: istioinaction\nspec:\n  selector:\n    app: web-api\n  ports:\n  - name: http\n    port: 80\n    targetPort: http\n");
+    let run = lab.plugin(&["probe", "web-named.istioinaction"]);
     assert_eq!(run.code, 0, "{run:#?}");
     assert!(
         run.stdout.starts_with(
@@ -488,7 +489,7 @@ fn wget_is_the_fallback_and_neither_is_said_clearly() {
         stderr: "  HTTP/1.1 200 OK\n  content-type: text/plain\n".into(),
         ..ExecRule::new(["wget"], "")
     }));
-    let run = lab.run(&["probe", TARGET, "-o", "json"]);
+    let run = lab.plugin(&["probe", TARGET, "-o", "json"]);
     assert_eq!(run.code, 0, "{run:#?}");
     let doc = run.json();
     for r in doc["results"].as_array().unwrap() {
@@ -501,7 +502,7 @@ fn wget_is_the_fallback_and_neither_is_said_clearly() {
 
     // No tool at all: every command is "not found".
     let lab = Lab::start(Scenario::lab());
-    let run = lab.run(&["probe", TARGET]);
+    let run = lab.plugin(&["probe", TARGET]);
     assert_eq!(run.code, 1, "{run:#?}");
     assert!(
         run.stdout.contains("no curl or wget in the client container"),
@@ -521,7 +522,7 @@ fn wget_is_the_fallback_and_neither_is_said_clearly() {
 fn a_user_without_pods_exec_is_told_which_permission_is_missing() {
     let reader = User::new("reader", "reader-token").allow(Rule::new(&["get", "list", "watch"], &["*"]));
     let lab = Lab::start(Scenario::lab().user(reader).exec_handler(mesh_handler));
-    let run = lab.run_as("reader", &["probe", TARGET]);
+    let run = lab.plugin_as("reader", &["probe", TARGET]);
     assert_eq!(run.code, 1, "{run:#?}");
     assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
     assert!(
@@ -543,7 +544,7 @@ fn a_user_without_pods_exec_is_told_which_permission_is_missing() {
 #[test]
 fn missing_targets_and_bad_input_get_clear_errors() {
     let lab = Lab::start(Scenario::lab().exec_handler(mesh_handler));
-    let run = lab.run(&["probe", "nope.istioinaction:8080"]);
+    let run = lab.plugin(&["probe", "nope.istioinaction:8080"]);
     assert_eq!(run.code, 1);
     assert!(
         run.stderr
@@ -551,24 +552,24 @@ fn missing_targets_and_bad_input_get_clear_errors() {
         "{}",
         run.stderr
     );
-    let run = lab.run(&["probe", "web-api.istioinaction:9999"]);
+    let run = lab.plugin(&["probe", "web-api.istioinaction:9999"]);
     assert_eq!(run.code, 1);
     assert!(
         run.stderr.contains("has no port 9999 (ports: 8080)"),
         "{}",
         run.stderr
     );
-    let run = lab.run(&["probe", "https://web-api.istioinaction:8080/"]);
+    let run = lab.plugin(&["probe", "https://web-api.istioinaction:8080/"]);
     assert_eq!(run.code, 2, "{run:#?}");
     assert!(run.stderr.contains("use http://"), "{}", run.stderr);
-    let run = lab.run(&["probe", TARGET, "--from", "svc/x"]);
+    let run = lab.plugin(&["probe", TARGET, "--from", "svc/x"]);
     assert_eq!(run.code, 2, "{run:#?}");
 }
 
 #[test]
 fn from_accepts_deployments_and_without_an_outside_client_says_so() {
     let lab = strict_lab();
-    let run = lab.run(&["probe", TARGET, "--from", "deploy/sleep", "-o", "json"]);
+    let run = lab.plugin(&["probe", TARGET, "--from", "deploy/sleep", "-o", "json"]);
     assert_eq!(run.code, 0, "{run:#?}");
     let doc = run.json();
     assert_eq!(doc["results"].as_array().unwrap().len(), 1);
@@ -576,7 +577,7 @@ fn from_accepts_deployments_and_without_an_outside_client_says_so() {
 
     // Without the un-meshed sleep in default, only the meshed client is probed.
     lab.server.cluster().delete("v1", "Pod", "default", PLAIN_SLEEP);
-    let run = lab.run(&["probe", TARGET]);
+    let run = lab.plugin(&["probe", TARGET]);
     assert_eq!(run.code, 0, "{run:#?}");
     assert!(
         run.stderr
@@ -589,9 +590,9 @@ fn from_accepts_deployments_and_without_an_outside_client_says_so() {
 #[test]
 fn a_target_outside_the_mesh_accepts_everyone_and_no_client_is_an_error() {
     let lab = strict_lab();
-    lab.apply(&peer_authentication("default", "default", "STRICT", None));
+    lab.put_yaml(&peer_authentication("default", "default", "STRICT", None));
     // default/sleep has no sidecar: STRICT in its namespace protects nothing.
-    let run = lab.run(&["probe", "sleep.default:80"]);
+    let run = lab.plugin(&["probe", "sleep.default:80"]);
     assert_eq!(run.code, 0, "{run:#?}");
     assert!(
         run.stdout.contains(&format!(
@@ -622,7 +623,7 @@ fn a_target_outside_the_mesh_accepts_everyone_and_no_client_is_an_error() {
     lab.server
         .cluster()
         .delete("v1", "Pod", "istioinaction", MESH_SLEEP);
-    let run = lab.run(&["probe", "sleep.default:80", "--from-namespace", "default"]);
+    let run = lab.plugin(&["probe", "sleep.default:80", "--from-namespace", "default"]);
     assert_eq!(run.code, 1, "{run:#?}");
     assert!(
         run.stderr
@@ -639,7 +640,7 @@ fn a_target_outside_the_mesh_accepts_everyone_and_no_client_is_an_error() {
 #[test]
 fn created_clients_are_probed_then_deleted() {
     let lab = strict_lab();
-    let run = lab.run(&["probe", TARGET, "--create-clients", "-o", "json"]);
+    let run = lab.plugin(&["probe", TARGET, "--create-clients", "-o", "json"]);
     assert_eq!(run.code, 0, "{run:#?}");
     let doc = run.json();
     let results = doc["results"].as_array().unwrap();
@@ -677,8 +678,8 @@ fn created_clients_are_probed_then_deleted() {
 #[test]
 fn a_created_mesh_client_without_sidecar_is_reported() {
     let lab = strict_lab();
-    lab.apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: legacy\n  labels:\n    istio-injection: disabled\n");
-    let run = lab.run(&[
+    lab.put_yaml("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: legacy\n  labels:\n    istio-injection: disabled\n");
+    let run = lab.plugin(&[
         "probe",
         TARGET,
         "--create-clients",
@@ -710,8 +711,8 @@ fn created_clients_are_deleted_when_probing_fails() {
         .allow(Rule::new(&["get", "list", "watch"], &["*"]))
         .allow(Rule::new(&["create", "delete"], &["pods"]).in_namespaces(&["default"]));
     let lab = Lab::start(Scenario::lab().user(user).exec_handler(mesh_handler));
-    lab.apply(&peer_authentication("istioinaction", "default", "STRICT", None));
-    let run = lab.run_as(
+    lab.put_yaml(&peer_authentication("istioinaction", "default", "STRICT", None));
+    let run = lab.plugin_as(
         "creator",
         &["probe", TARGET, "--create-clients", "--from-namespace", "default"],
     );
@@ -795,7 +796,7 @@ fn a_valid_workload_certificate_is_shown_and_passes() {
     let root = ca("cluster.local");
     let chain = workload_cert(&root, WEB_API_ID, now() - 3600);
     let lab = certs_lab(secrets_dump(&chain, &root.pem));
-    let run = lab.run(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction"]);
+    let run = lab.plugin(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction"]);
     assert_eq!(run.code, 0, "{run:#?}");
     let out = &run.stdout;
     assert!(
@@ -825,7 +826,7 @@ fn a_valid_workload_certificate_is_shown_and_passes() {
     assert_eq!(execs[0].3, PILOT_AGENT_ARGV);
 
     let doc = lab
-        .run(&[
+        .plugin(&[
             "probe",
             "--certs",
             WEB_API_POD,
@@ -847,7 +848,7 @@ fn an_expired_certificate_is_an_error() {
     let root = ca("cluster.local");
     let chain = workload_cert(&root, WEB_API_ID, now() - 30 * 3600);
     let lab = certs_lab(secrets_dump(&chain, &root.pem));
-    let run = lab.run(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction"]);
+    let run = lab.plugin(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction"]);
     assert_eq!(run.code, 1, "{run:#?}");
     assert!(
         run.stdout
@@ -871,7 +872,7 @@ fn a_certificate_past_its_rotation_point_is_a_warning() {
     let root = ca("cluster.local");
     let chain = workload_cert(&root, WEB_API_ID, now() - 18 * 3600);
     let lab = certs_lab(secrets_dump(&chain, &root.pem));
-    let run = lab.run(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction"]);
+    let run = lab.plugin(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction"]);
     assert_eq!(run.code, 0, "a warning does not fail: {run:#?}");
     assert!(run.stdout.contains("warning RotationOverdue"), "{}", run.stdout);
 }
@@ -885,7 +886,7 @@ fn a_wrong_spiffe_id_is_an_error() {
         now() - 600,
     );
     let lab = certs_lab(secrets_dump(&chain, &root.pem));
-    let run = lab.run(&[
+    let run = lab.plugin(&[
         "probe",
         "--certs",
         "deploy/web-api",
@@ -922,7 +923,7 @@ fn the_trust_domain_comes_from_the_mesh_config() {
         .replace("trustDomain: cluster.local", "trustDomain: corp.example");
     cm["data"]["mesh"] = mesh.into();
     lab.server.cluster().put(cm).expect("update mesh config");
-    let run = lab.run(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction"]);
+    let run = lab.plugin(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction"]);
     assert_eq!(run.code, 1, "{run:#?}");
     assert!(
         run.stdout
@@ -939,7 +940,7 @@ fn a_chain_that_does_not_verify_is_an_error() {
     let rogue = ca("rogue");
     let chain = workload_cert(&rogue, WEB_API_ID, now() - 600);
     let lab = certs_lab(secrets_dump(&chain, &root.pem));
-    let run = lab.run(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction"]);
+    let run = lab.plugin(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction"]);
     assert_eq!(run.code, 1, "{run:#?}");
     assert!(run.stdout.contains("Chain: does NOT verify"), "{}", run.stdout);
     assert!(run.stdout.contains("error ChainDoesNotVerify"), "{}", run.stdout);
@@ -948,17 +949,17 @@ fn a_chain_that_does_not_verify_is_an_error() {
 #[test]
 fn pods_without_a_sidecar_have_no_certificate_here() {
     let lab = certs_lab(String::new());
-    let run = lab.run(&["probe", "--certs", "deploy/sleep", "-n", "default"]);
+    let run = lab.plugin(&["probe", "--certs", "deploy/sleep", "-n", "default"]);
     assert_eq!(run.code, 1, "{run:#?}");
     assert!(run.stdout.contains("error NotInMesh"), "{}", run.stdout);
     assert!(run.stdout.contains("it is not in the mesh"), "{}", run.stdout);
     assert!(lab.execs().is_empty(), "no exec into a pod without a proxy");
 
     // An ambient pod: its certificate is in ztunnel.
-    lab.apply(
+    lab.put_yaml(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: amb\n  namespace: default\n  annotations:\n    ambient.istio.io/redirection: enabled\nspec:\n  containers:\n  - name: app\n    image: app\n",
     );
-    let run = lab.run(&["probe", "--certs", "amb", "-n", "default"]);
+    let run = lab.plugin(&["probe", "--certs", "amb", "-n", "default"]);
     assert_eq!(run.code, 0, "{run:#?}");
     assert!(
         run.stdout.contains("certificate lives in the ztunnel"),
@@ -970,7 +971,7 @@ fn pods_without_a_sidecar_have_no_certificate_here() {
 #[test]
 fn a_proxy_without_certificates_is_an_error() {
     let lab = certs_lab(r#"{"configs":[{"dynamic_active_secrets":[]}]}"#.to_string());
-    let run = lab.run(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction"]);
+    let run = lab.plugin(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction"]);
     assert_eq!(run.code, 1, "{run:#?}");
     assert!(
         run.stderr.contains("holds no workload certificate"),
@@ -982,7 +983,7 @@ fn a_proxy_without_certificates_is_an_error() {
 #[test]
 fn help_describes_probe() {
     let lab = Lab::start(Scenario::empty());
-    let run = lab.run(&["probe", "--help"]);
+    let run = lab.plugin(&["probe", "--help"]);
     assert_eq!(run.code, 0);
     for needle in [
         "--from",
@@ -1020,7 +1021,7 @@ fn the_docs_show_what_the_command_prints() {
         vec!["probe", TARGET, "--from", "deploy/sleep"],
         vec!["probe", TARGET],
     ] {
-        let run = lab.run(&args);
+        let run = lab.plugin(&args);
         let block = format!("$ kubectl mtls {}\n{}", args.join(" "), run.stdout);
         if print {
             eprintln!("{block}{}", run.stderr);
@@ -1034,7 +1035,7 @@ fn the_docs_show_what_the_command_prints() {
     let chain = workload_cert(&root, WEB_API_ID, now() - 3 * 3600 - 120);
     let lab = certs_lab(secrets_dump(&chain, &root.pem));
     let args = ["probe", "--certs", "deploy/web-api", "-n", "istioinaction"];
-    let run = lab.run(&args);
+    let run = lab.plugin(&args);
     if print {
         eprintln!("$ kubectl mtls {}\n{}{}", args.join(" "), run.stdout, run.stderr);
     }
@@ -1102,9 +1103,9 @@ fn probe_agrees_with_the_simulated_mesh_of_kube_sim() {
     for (name, policy) in cases {
         let lab = Lab::start(Scenario::lab().with_simulated_mesh());
         for doc in policy.iter().flat_map(|p| p.split("---\n")) {
-            lab.apply(doc);
+            lab.put_yaml(doc);
         }
-        let run = lab.run(&["probe", TARGET, "-o", "json"]);
+        let run = lab.plugin(&["probe", TARGET, "-o", "json"]);
         assert_eq!(run.code, 0, "{name}: {run:#?}");
         let doc = run.json();
         assert_eq!(doc["results"].as_array().unwrap().len(), 2, "{name}: {doc:#}");
@@ -1119,11 +1120,11 @@ fn probe_agrees_with_the_simulated_mesh_of_kube_sim() {
     }
     // created clients and the certificate view, too
     let lab = Lab::start(Scenario::lab().with_simulated_mesh());
-    lab.apply(&peer_authentication("istioinaction", "default", "STRICT", None));
-    let run = lab.run(&["probe", TARGET, "--create-clients"]);
+    lab.put_yaml(&peer_authentication("istioinaction", "default", "STRICT", None));
+    let run = lab.plugin(&["probe", TARGET, "--create-clients"]);
     assert_eq!(run.code, 0, "{run:#?}");
     assert!(lab.pods_named("mtls-probe-").is_empty());
-    let run = lab.run(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction"]);
+    let run = lab.plugin(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction"]);
     assert_eq!(run.code, 0, "{run:#?}");
     assert!(run.stdout.contains("Findings: none"), "{}", run.stdout);
     assert!(

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::change::check_namespace;
 use crate::cli::{GlobalArgs, ModeArg, StatusArgs, StatusOutput};
 use crate::client::connect;
 use crate::collect::{ReadOptions, Scope, read_snapshot};
@@ -20,28 +21,10 @@ pub fn mode_of(m: ModeArg) -> Mode {
     }
 }
 
-/// Checks a namespace name the way the API server would (DNS-1123 label).
-pub fn validate_namespace(name: &str) -> Result<(), Error> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Usage(format!(
-            "invalid namespace name {name:?}: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
-        )))
-    }
-}
-
 /// Runs `kubectl mtls status` and returns the exit code.
 pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<i32, Error> {
     for ns in &args.namespaces {
-        validate_namespace(ns)?;
+        check_namespace(ns)?;
     }
     if args.all_namespaces && !args.namespaces.is_empty() {
         return Err(Error::Usage(
@@ -123,16 +106,6 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<i32, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn namespace_names_are_checked_before_any_request() {
-        assert!(validate_namespace("istioinaction").is_ok());
-        assert!(validate_namespace("a-1").is_ok());
-        for bad in ["", "Bad", "-x", "x-", "a_b", "a.b", &"a".repeat(64)] {
-            let e = validate_namespace(bad).unwrap_err();
-            assert_eq!(e.exit_code(), 2, "{bad}");
-        }
-    }
 
     #[test]
     fn cli_modes_map_to_engine_modes() {

@@ -4,7 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use kube_sim::{IstioApi, RequestRecord, Rule, Scenario, SimServer, User};
@@ -105,6 +105,53 @@ impl Lab {
         run(cmd)
     }
 
+    /// Starts the plugin as the admin without waiting, output piped.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        let mut cmd = Command::new(PLUGIN);
+        self.clean(&mut cmd);
+        cmd.args(args)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig("admin"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kubectl-mtls")
+    }
+
+    /// Pods whose name starts with `prefix`, in every namespace.
+    pub fn pods_named(&self, prefix: &str) -> Vec<String> {
+        self.server
+            .cluster()
+            .list("v1", "Pod", None)
+            .iter()
+            .map(|p| p["metadata"]["name"].as_str().unwrap_or_default().to_string())
+            .filter(|n| n.starts_with(prefix))
+            .collect()
+    }
+
+    /// The exec requests served: (namespace, pod, container, argv).
+    pub fn execs(&self) -> Vec<(String, String, String, Vec<String>)> {
+        self.server
+            .requests()
+            .into_iter()
+            .filter(|r| r.subresource == "exec")
+            .map(|r| {
+                let argv = r
+                    .query
+                    .split('&')
+                    .filter_map(|kv| kv.strip_prefix("command="))
+                    .map(percent_decode)
+                    .collect();
+                (
+                    r.namespace.clone(),
+                    r.name.clone(),
+                    r.query_param("container").unwrap_or_default(),
+                    argv,
+                )
+            })
+            .collect()
+    }
+
     /// Runs the real kubectl as the admin.
     pub fn kubectl(&self, args: &[&str]) -> Run {
         let mut cmd = Command::new(kubectl_path());
@@ -125,6 +172,39 @@ impl Lab {
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.server.requests()
     }
+}
+
+/// Decodes a query-string value (`%XX` and `+`).
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(b) => {
+                    out.push(b);
+                    i += 3;
+                }
+                None => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub fn run(mut cmd: Command) -> Run {
