@@ -536,3 +536,30 @@ fn bad_namespaces_are_usage_or_not_found_errors() {
     let run = lab.plugin(&["status", "-A", "istioinaction"]);
     assert_eq!(run.code, 2);
 }
+
+#[test]
+fn a_label_selector_limits_the_pods() {
+    let lab = Lab::start(Scenario::lab());
+    lab.server.clear_requests();
+    let doc = lab
+        .plugin(&["status", "istioinaction", "-l", "app=web-api", "-o", "json"])
+        .json();
+    let ns = ns_row(&doc, "istioinaction");
+    assert_eq!(
+        (ns["pods"].as_u64(), ns["meshedPods"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let names: Vec<&str> = doc["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web-api"]);
+    let pods = lab.requests().into_iter().find(|r| r.resource == "pods").unwrap();
+    assert_eq!(
+        pods.query_param("labelSelector").as_deref(),
+        Some("app=web-api"),
+        "filtered by the server"
+    );
+}
