@@ -563,3 +563,46 @@ fn a_label_selector_limits_the_pods() {
         "filtered by the server"
     );
 }
+
+/// A newer Istio may add mode values: with a CRD that allows one, the policy is stored, and
+/// status reports it as a finding (treated as UNSET) instead of failing.
+#[test]
+fn unknown_mode_values_from_a_newer_istio_are_findings_not_crashes() {
+    let lab = Lab::start(Scenario::lab());
+    let cluster = lab.server.cluster();
+    let crd_name = "peerauthentications.security.istio.io";
+    let mut crd = cluster
+        .get(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            "",
+            crd_name,
+        )
+        .expect("the CRD");
+    for version in crd["spec"]["versions"].as_array_mut().unwrap() {
+        let mode = &mut version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["mtls"]["properties"]
+            ["mode"]["enum"];
+        mode.as_array_mut()
+            .expect("mode enum")
+            .push("QUANTUM_SAFE".into());
+    }
+    cluster.put(crd).expect("newer CRD");
+    lab.put_yaml(
+        r#"
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: future, namespace: istioinaction}
+spec: {mtls: {mode: QUANTUM_SAFE}}
+"#,
+    );
+    let run = lab.plugin(&["status", "istioinaction", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc = run.json();
+    let c = codes(&doc);
+    assert!(c.contains(&"UnknownMode".to_string()), "{c:?}");
+    assert_eq!(
+        ns_row(&doc, "istioinaction")["mode"],
+        "PERMISSIVE",
+        "an unknown value inherits"
+    );
+}
