@@ -1133,3 +1133,40 @@ fn probe_agrees_with_the_simulated_mesh_of_kube_sim() {
         run.stdout
     );
 }
+
+/// A client whose exec fails (here: its pod is deleted while the other client is probed) gets
+/// its own failed result; the other client's result still counts.
+#[test]
+fn a_failed_exec_is_one_clients_result_not_the_end_of_the_run() {
+    let deleted = Arc::new(AtomicBool::new(false));
+    let flag = deleted.clone();
+    let lab = Lab::start(Scenario::lab().exec_handler(move |req, cluster| {
+        if !flag.swap(true, Ordering::SeqCst) {
+            let (ns, pod) = if req.namespace == "default" {
+                ("istioinaction", MESH_SLEEP)
+            } else {
+                ("default", PLAIN_SLEEP)
+            };
+            cluster
+                .delete("v1", "Pod", ns, pod)
+                .expect("the other client exists");
+        }
+        mesh_handler(req, cluster)
+    }));
+    lab.put_yaml(&peer_authentication("istioinaction", "default", "STRICT", None));
+    let run = lab.plugin(&["probe", TARGET]);
+    assert_eq!(
+        run.code, 1,
+        "an inconclusive probe fails the run: {}{}",
+        run.stdout, run.stderr
+    );
+    assert!(deleted.load(Ordering::SeqCst));
+    assert!(run.stdout.contains("exec failed"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.contains("sleep-") && l.contains("pass")),
+        "{}",
+        run.stdout
+    );
+}

@@ -707,7 +707,22 @@ async fn probe_all(
                     && e.enforcement.target_in_mesh
                     && !e.enforcement.port_bypassed
             });
-        let attempt = probe_one(cluster, client, &target.view.url, args.timeout).await?;
+        // A failed exec (pod gone, exec timed out) is this client's result, not the end of the
+        // run; a refused exec (RBAC) stops everything, since every client would be refused.
+        let attempt = match probe_one(cluster, client, &target.view.url, args.timeout).await {
+            Ok(a) => a,
+            Err(e @ Error::Forbidden(_)) => return Err(e),
+            Err(e) => Attempt {
+                tool: None,
+                argv: command(Tool::Curl, &target.view.url, args.timeout),
+                observed: Outcome::Error {
+                    exit: -1,
+                    detail: format!("exec failed: {e}"),
+                },
+                exit_code: -1,
+                stderr: String::new(),
+            },
+        };
         let v = match expect {
             Some(e) => verdict(e, &attempt.observed, strict_plaintext),
             None => Verdict::Inconclusive,
@@ -725,7 +740,7 @@ async fn probe_all(
             client_tls: tls,
             observed: attempt.observed,
             verdict: v,
-            exit_code: Some(attempt.exit_code),
+            exit_code: (attempt.exit_code >= 0).then_some(attempt.exit_code),
             stderr: attempt.stderr,
         });
     }
