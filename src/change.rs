@@ -546,26 +546,36 @@ pub fn merge(live: Option<&Value>, patch: &Value) -> Value {
     out
 }
 
-/// An object without the fields that change on every write or are noise in a diff
-/// (`managedFields`, `resourceVersion`, `uid`, `generation`, `creationTimestamp`).
-pub fn clean(obj: &Value) -> Value {
-    let mut out = obj.clone();
-    if let Some(m) = out.get_mut("metadata").and_then(Value::as_object_mut) {
-        for k in [
-            "managedFields",
-            "resourceVersion",
-            "uid",
-            "generation",
-            "creationTimestamp",
-            "selfLink",
-        ] {
+/// The metadata fields the server sets on every write: noise in a diff, and not for a client
+/// to send.
+pub const SERVER_SET_METADATA: [&str; 6] = [
+    "managedFields",
+    "resourceVersion",
+    "uid",
+    "generation",
+    "creationTimestamp",
+    "selfLink",
+];
+
+/// Removes [`SERVER_SET_METADATA`] from an object's metadata, in place.
+pub fn strip_server_metadata(obj: &mut Value) {
+    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        for k in SERVER_SET_METADATA {
             m.remove(k);
         }
-        if m.get("annotations")
+    }
+}
+
+/// An object without the fields that change on every write or are noise in a diff
+/// ([`SERVER_SET_METADATA`]), and without empty annotations.
+pub fn clean(obj: &Value) -> Value {
+    let mut out = obj.clone();
+    strip_server_metadata(&mut out);
+    if let Some(m) = out.get_mut("metadata").and_then(Value::as_object_mut)
+        && m.get("annotations")
             .is_some_and(|a| a.as_object().is_some_and(Map::is_empty))
-        {
-            m.remove("annotations");
-        }
+    {
+        m.remove("annotations");
     }
     out
 }

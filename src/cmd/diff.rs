@@ -417,17 +417,7 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
                 body["apiVersion"] = Value::String(ar.api_version.clone());
             }
             body["metadata"]["namespace"] = Value::String(ns.clone());
-            if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
-                for k in [
-                    "managedFields",
-                    "resourceVersion",
-                    "uid",
-                    "generation",
-                    "creationTimestamp",
-                ] {
-                    meta.remove(k);
-                }
-            }
+            change::strip_server_metadata(&mut body);
             if let Some(o) = body.as_object_mut() {
                 o.remove("status");
             }
