@@ -1170,3 +1170,34 @@ fn a_failed_exec_is_one_clients_result_not_the_end_of_the_run() {
         run.stdout
     );
 }
+
+/// Ctrl-C while waiting for the created clients to start (their pods stay Pending) still
+/// deletes them.
+#[test]
+fn created_clients_are_deleted_on_ctrl_c_while_waiting_for_them() {
+    let lab = Lab::start(Scenario::lab().exec_handler(mesh_handler));
+    lab.server.cluster().hold_new_pods(true);
+    let child = lab.spawn(&["probe", TARGET, "--create-clients", "--start-timeout", "60s"]);
+    let start = Instant::now();
+    while lab.pods_named("mtls-probe-").len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the clients were never created"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        lab.pods_named("mtls-probe-").is_empty(),
+        "client pods left behind: {stderr}"
+    );
+    assert!(lab.execs().is_empty(), "nothing was probed");
+}

@@ -79,6 +79,8 @@ pub(crate) struct State {
     pub istio_installed: bool,
     /// Set while a scenario is being loaded.
     pub loading: std::sync::atomic::AtomicBool,
+    /// Set while new pods stay Pending (see [`Cluster::hold_new_pods`]).
+    pub hold_pods: std::sync::atomic::AtomicBool,
 }
 
 /// Options of one write.
@@ -161,6 +163,7 @@ impl Cluster {
                 cel: Mutex::new(kube_cel::Validator::new()),
                 istio_installed,
                 loading: std::sync::atomic::AtomicBool::new(false),
+                hold_pods: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -283,6 +286,14 @@ impl Cluster {
         self.delete_obj(&t, ns, name, false)
             .ok()
             .map(|o| present(&o, &t, &version))
+    }
+
+    /// While `hold` is true, pods created without a status stay `Pending` (as when images are
+    /// still pulling) instead of starting at once; a test can then act while a client waits.
+    pub fn hold_new_pods(&self, hold: bool) {
+        self.state
+            .hold_pods
+            .store(hold, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The current global resourceVersion.
@@ -975,9 +986,14 @@ impl Cluster {
                     .get("status")
                     .is_none_or(|s| s.as_object().is_none_or(|m| m.is_empty()))
                 {
-                    data.ip_counter += 1;
-                    let n = data.ip_counter;
-                    inject::running_status(obj, &format!("10.244.{}.{}", (n >> 8) & 0xff, n & 0xff));
+                    if self.state.hold_pods.load(std::sync::atomic::Ordering::SeqCst) {
+                        obj["status"] = json!({"phase": "Pending", "conditions": [
+                            {"type": "PodScheduled", "status": "True"}]});
+                    } else {
+                        data.ip_counter += 1;
+                        let n = data.ip_counter;
+                        inject::running_status(obj, &format!("10.244.{}.{}", (n >> 8) & 0xff, n & 0xff));
+                    }
                 }
             }
             _ => {}
