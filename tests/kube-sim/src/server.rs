@@ -891,12 +891,9 @@ async fn resource_request(
     }
 }
 
-/// `pods/log`: the scripted text for the container.
-fn pod_log(app: &App, t: &ResourceType, ns: &str, name: &str, query: &Query) -> Result<Response, ApiError> {
-    let pod = app
-        .cluster
-        .get_obj(t, ns, name)
-        .ok_or_else(|| ApiError::not_found(t, name))?;
+/// The container a `pods/exec` or `pods/log` request names, checked against the pod: the
+/// `container` parameter, else the only container; the API server's messages otherwise.
+fn pick_container(pod: &Value, query: &Query, name: &str) -> Result<String, ApiError> {
     let names = |key: &str| -> Vec<String> {
         pod.pointer(&format!("/spec/{key}"))
             .and_then(Value::as_array)
@@ -923,6 +920,16 @@ fn pod_log(app: &App, t: &ResourceType, ns: &str, name: &str, query: &Query) -> 
             "container {container} is not valid for pod {name}"
         )));
     }
+    Ok(container)
+}
+
+/// `pods/log`: the scripted text for the container.
+fn pod_log(app: &App, t: &ResourceType, ns: &str, name: &str, query: &Query) -> Result<Response, ApiError> {
+    let pod = app
+        .cluster
+        .get_obj(t, ns, name)
+        .ok_or_else(|| ApiError::not_found(t, name))?;
+    let container = pick_container(&pod, query, name)?;
     let text = app
         .exec
         .logs
@@ -1202,33 +1209,10 @@ async fn exec_request(
     let Some(pod) = app.cluster.get_obj(&t, &ns, &name) else {
         return error_response(&ApiError::not_found(&t, &name));
     };
-    let names = |key: &str| -> Vec<String> {
-        pod.pointer(&format!("/spec/{key}"))
-            .and_then(Value::as_array)
-            .map(|cs| cs.iter().map(|c| util::str_at(c, "/name").to_string()).collect())
-            .unwrap_or_default()
+    let container = match pick_container(&pod, query, &name) {
+        Ok(c) => c,
+        Err(e) => return error_response(&e),
     };
-    let containers = names("containers");
-    let inits = names("initContainers");
-    let container = match query.get("container").filter(|c| !c.is_empty()) {
-        Some(c) => c.to_string(),
-        None if containers.len() == 1 => containers[0].clone(),
-        None => {
-            let mut msg = format!(
-                "a container name must be specified for pod {name}, choose one of: [{}]",
-                containers.join(" ")
-            );
-            if !inits.is_empty() {
-                msg.push_str(&format!(" or one of the init containers: [{}]", inits.join(" ")));
-            }
-            return error_response(&ApiError::bad_request(msg));
-        }
-    };
-    if !containers.contains(&container) && !inits.contains(&container) {
-        return error_response(&ApiError::bad_request(format!(
-            "container {container} is not valid for pod {name}"
-        )));
-    }
     let phase = util::str_at(&pod, "/status/phase");
     if phase != "Running" {
         return error_response(&ApiError::bad_request(format!(
