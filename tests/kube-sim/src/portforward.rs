@@ -156,15 +156,11 @@ pub(crate) async fn request(
             "unable to upgrade connection: pod {name} is not running (phase {phase:?})"
         )));
     }
-    let ports = match requested_ports(query) {
-        Ok(p) => p,
-        Err(e) => return error_response(&e),
-    };
     let ws = match WebSocketUpgrade::from_request_parts(parts, &()).await {
         Ok(ws) => ws,
         Err(_) => {
             return error_response(&ApiError::bad_request(
-                "Upgrade request required: kube-sim serves portforward over WebSocket (v4.channel.k8s.io); SPDY is not supported",
+                "Upgrade request required: kube-sim serves portforward over WebSocket (v4.channel.k8s.io); SPDY (kubectl port-forward) is not supported",
             ));
         }
     };
@@ -176,10 +172,14 @@ pub(crate) async fn request(
         .to_string();
     if !offered.is_empty() && !offered.split(',').any(|p| PROTOCOLS.contains(&p.trim())) {
         return error_response(&ApiError::bad_request(format!(
-            "unable to upgrade connection: kube-sim serves portforward over WebSocket with {} only (offered: {offered})",
+            "unable to upgrade connection: kube-sim serves portforward over WebSocket with {} only, not SPDY (offered: {offered})",
             PROTOCOLS.join(", ")
         )));
     }
+    let ports = match requested_ports(query) {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
     let uid = util::str_at(&pod, "/metadata/uid").to_string();
     let targets: Vec<Option<String>> = ports
         .iter()

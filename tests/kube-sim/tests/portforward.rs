@@ -214,3 +214,48 @@ async fn missing_pods_and_plain_requests_get_api_errors() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn kubectl_port_forward_is_refused_with_a_clear_error() {
+    // Known deviation (docs/testing.md): kubectl 1.32 speaks SPDY (tunnelled over WebSocket,
+    // then as an upgrade); kube-sim serves the WebSocket protocol only and says so.
+    if !std::path::Path::new("/usr/bin/kubectl").exists() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "/usr/bin/kubectl is required when CI=true"
+        );
+        eprintln!("SKIPPED kubectl_port_forward_is_refused_with_a_clear_error: /usr/bin/kubectl not found");
+        return;
+    }
+    let server = SimServer::start(Scenario::lab()).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("kube-sim-pf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig, "admin").unwrap();
+    let mut cmd = std::process::Command::new("/usr/bin/kubectl");
+    cmd.args([
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "port-forward",
+        "-n",
+        "istioinaction",
+    ])
+    .args([WEB_API, "0:9090"])
+    .env("KUBECACHEDIR", dir.join("cache"));
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || cmd.output()),
+    )
+    .await
+    .expect("kubectl ends")
+    .unwrap()
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("SPDY (kubectl port-forward) is not supported"),
+        "{stderr}"
+    );
+}

@@ -612,3 +612,35 @@ fn the_parser_rejects_what_prometheus_rejects() {
     let ok = parse_exposition("# TYPE x counter\nx{a=\"q\\\"\\\\\\n\"} 2\n");
     assert_eq!(ok[0].labels["a"], "q\"\\\n");
 }
+
+#[test]
+fn the_lab_starts_with_traffic_and_keeps_it_flowing() {
+    let empty = common::TempDir::new("lab-traffic");
+    let lab = kube_sim::tour::prepare(empty.path()).unwrap();
+    let rounds = kube_sim::tour::LAB_TRAFFIC_ROUNDS as f64;
+    let web = stats(&lab.server, "istioinaction", WEB_API);
+    let plaintext = sum(
+        &web,
+        "istio_requests_total",
+        &[DESTINATION, ("source_workload", "unknown")],
+    );
+    assert!(plaintext >= 2.0 * rounds, "{plaintext}");
+    let start = Instant::now();
+    let grown = loop {
+        let now = stats(&lab.server, "istioinaction", WEB_API);
+        let n = sum(
+            &now,
+            "istio_requests_total",
+            &[DESTINATION, ("source_workload", "unknown")],
+        );
+        if n > plaintext {
+            break n;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the lab's ticker sends traffic"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!((grown - plaintext) % 2.0, 0.0, "whole rounds");
+}
