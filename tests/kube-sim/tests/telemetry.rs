@@ -495,6 +495,21 @@ fn pilot_agent_serves_the_counters_through_exec() {
     );
     assert!(answer.stdout.contains("# TYPE istio_requests_total counter\n"));
     promtool_accepts(&answer.stdout);
+    // Envoy's and the agent's Prometheus ports answer the same inside the pod.
+    for port in [15000, 15020, 15090] {
+        let local = ExecRequest {
+            container: "web-api".into(),
+            command: ["curl", "-s", &format!("http://localhost:{port}/stats/prometheus")]
+                .map(String::from)
+                .to_vec(),
+            ..stats_req.clone()
+        };
+        assert_eq!(
+            mesh.handle(&local, server.cluster()).unwrap().stdout,
+            answer.stdout,
+            "{port}"
+        );
+    }
     // Only the proxy container has pilot-agent.
     let wrong = ExecRequest {
         container: "web-api".into(),
