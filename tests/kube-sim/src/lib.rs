@@ -9,7 +9,8 @@
 //! responses, RBAC with bearer tokens and impersonation,
 //! SelfSubjectAccessReview (`kubectl auth can-i`), CRD schema and CEL
 //! validation, `pods/exec` over WebSocket with scripted answers, and
-//! `pods/portforward` over WebSocket (kube-rs) to local addresses a test names
+//! `pods/portforward` over WebSocket (kube-rs, and kubectl's SPDY tunnelled
+//! through the WebSocket) to local addresses a test names
 //! ([`Cluster::forward_pod_port`]). Istio's CRDs ship with it
 //! (`crds/istio.yaml`); [`Scenario::with_simulated_mesh`] adds a simulated
 //! data plane that counts the traffic it simulates
@@ -118,7 +119,7 @@
 //! server-side apply, lists of built-in kinds are keyed by a guessed merge key
 //! (`name`, `containerPort`, `port`, `mountPath`) and lists of custom
 //! resources are atomic. No `attach` or `scale`; `portforward` is WebSocket
-//! only (kubectl's SPDY and SPDY-over-WebSocket are refused); `pods/log`
+//! only (kubectl's fallback to a plain SPDY upgrade is refused); `pods/log`
 //! serves the fixed text of [`PodLog`] entries (no `follow`, `previous` or `tailLines`);
 //! controllers are not simulated beyond workload status following the spec;
 //! exec is WebSocket only (GET; kubectl's SPDY fallback is refused).
@@ -135,6 +136,7 @@ mod scenario;
 mod schema;
 mod selector;
 mod server;
+mod spdy;
 mod status;
 mod table;
 mod telemetry;

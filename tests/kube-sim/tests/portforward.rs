@@ -215,47 +215,139 @@ async fn missing_pods_and_plain_requests_get_api_errors() {
     );
 }
 
+fn kubectl_available(test: &str) -> bool {
+    if std::path::Path::new("/usr/bin/kubectl").exists() {
+        return true;
+    }
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "/usr/bin/kubectl is required when CI=true"
+    );
+    eprintln!("SKIPPED {test}: /usr/bin/kubectl not found");
+    false
+}
+
+/// Reads kubectl's "Forwarding from 127.0.0.1:PORT -> N" line.
+fn forwarded_port(stdout: &mut std::process::ChildStdout) -> u16 {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+    line.strip_prefix("Forwarding from 127.0.0.1:")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected kubectl output: {line:?}"))
+}
+
 #[tokio::test]
-async fn kubectl_port_forward_is_refused_with_a_clear_error() {
-    // Known deviation (docs/testing.md): kubectl 1.32 speaks SPDY (tunnelled over WebSocket,
-    // then as an upgrade); kube-sim serves the WebSocket protocol only and says so.
-    if !std::path::Path::new("/usr/bin/kubectl").exists() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "/usr/bin/kubectl is required when CI=true"
-        );
-        eprintln!("SKIPPED kubectl_port_forward_is_refused_with_a_clear_error: /usr/bin/kubectl not found");
+async fn the_real_kubectl_port_forward_tunnels_spdy_over_websocket() {
+    if !kubectl_available("the_real_kubectl_port_forward_tunnels_spdy_over_websocket") {
         return;
     }
     let server = SimServer::start(Scenario::lab()).await.unwrap();
+    let (addr, mut seen) = http_server("through kubectl").await;
+    server
+        .cluster()
+        .forward_pod_port("istioinaction", "web-api-*", 9090, addr);
     let dir = std::env::temp_dir().join(format!("kube-sim-pf-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let kubeconfig = dir.join("kubeconfig");
     server.write_kubeconfig(&kubeconfig, "admin").unwrap();
-    let mut cmd = std::process::Command::new("/usr/bin/kubectl");
-    cmd.args([
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-        "port-forward",
-        "-n",
-        "istioinaction",
-    ])
-    .args([WEB_API, "0:9090"])
-    .env("KUBECACHEDIR", dir.join("cache"));
-    let out = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        tokio::task::spawn_blocking(move || cmd.output()),
+    let mut child = std::process::Command::new("/usr/bin/kubectl")
+        .args([
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "port-forward",
+            "-n",
+            "istioinaction",
+        ])
+        .args([WEB_API, ":9090", ":7777"])
+        .env("KUBECACHEDIR", dir.join("cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (local, stdout) = tokio::task::spawn_blocking(move || (forwarded_port(&mut stdout), stdout))
+        .await
+        .unwrap();
+    for path in ["/first", "/second"] {
+        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", local))
+            .await
+            .unwrap();
+        let answer = get(&mut conn, path).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200 OK") && answer.ends_with("through kubectl"),
+            "{answer}"
+        );
+        assert_eq!(seen.recv().await.unwrap(), format!("GET {path} HTTP/1.1"));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    drop(stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("error"), "{stderr}");
+    let rec = server
+        .requests()
+        .into_iter()
+        .find(|r| r.subresource == "portforward" && r.status == 101)
+        .expect("an upgraded port-forward request");
+    assert_eq!((rec.verb.as_str(), rec.user.as_str()), ("create", "admin"));
+}
+
+#[tokio::test]
+async fn kubectl_port_forward_reports_a_port_nothing_listens_on() {
+    if !kubectl_available("kubectl_port_forward_reports_a_port_nothing_listens_on") {
+        return;
+    }
+    let server = SimServer::start(Scenario::lab()).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("kube-sim-pf2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig, "admin").unwrap();
+    let mut child = std::process::Command::new("/usr/bin/kubectl")
+        .args([
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "port-forward",
+            "-n",
+            "istioinaction",
+        ])
+        .args([WEB_API, ":7777"])
+        .env("KUBECACHEDIR", dir.join("cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (local, _stdout) = tokio::task::spawn_blocking(move || (forwarded_port(&mut stdout), stdout))
+        .await
+        .unwrap();
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", local))
+        .await
+        .unwrap();
+    let _ = conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), conn.read_to_end(&mut out)).await;
+    assert!(
+        out.is_empty(),
+        "nothing answers: {}",
+        String::from_utf8_lossy(&out)
+    );
+    // kubectl 1.32 ends port-forward when a port's error stream reports a failure.
+    let status = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
     )
     .await
     .expect("kubectl ends")
     .unwrap()
     .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = String::from_utf8_lossy(&status.stderr);
     assert!(
-        stderr.contains("SPDY (kubectl port-forward) is not supported"),
+        stderr.contains("error forwarding port 7777 to pod") && stderr.contains("connection refused"),
         "{stderr}"
     );
 }
