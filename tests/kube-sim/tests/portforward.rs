@@ -50,6 +50,12 @@ async fn http_server(body: &'static str) -> (String, tokio::sync::mpsc::Unbounde
     (addr, rx)
 }
 
+/// 4 MiB of text.
+fn big_body() -> &'static str {
+    static BODY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BODY.get_or_init(|| (0..4 * 1024 * 1024 / 64).map(|i| format!("{i:063}\n")).collect())
+}
+
 /// Sends one HTTP request through a forwarded stream and reads the whole answer.
 async fn get<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(stream: &mut S, path: &str) -> String {
     stream
@@ -79,6 +85,22 @@ async fn kube_rs_reaches_a_local_server_behind_a_pod_port() {
     assert!(answer.ends_with("\r\n\r\nprometheus says hi"), "{answer}");
     assert_eq!(seen.recv().await.unwrap(), "GET /api/v1/query?query=up HTTP/1.1");
     drop(stream);
+    let (big_addr, _) = http_server(big_body()).await;
+    server
+        .cluster()
+        .forward_pod_port("istioinaction", "web-api-*", 9091, big_addr);
+    let mut big = pods.portforward(WEB_API, &[9091]).await.unwrap();
+    let mut big_stream = big.take_stream(9091).unwrap();
+    let started = std::time::Instant::now();
+    let answer = get(&mut big_stream, "/big").await;
+    eprintln!(
+        "kube-rs portforward: {} bytes in {:?}",
+        answer.len(),
+        started.elapsed()
+    );
+    assert!(answer.ends_with(big_body()), "{} bytes", answer.len());
+    drop(big_stream);
+    drop(big);
     // The server ends the WebSocket once the target closed its connection (as the kubelet does);
     // kube-rs then fails to send its own Close (SendAfterClosing), so only the end is awaited.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), pf.join())
@@ -282,6 +304,22 @@ async fn the_real_kubectl_port_forward_tunnels_spdy_over_websocket() {
         );
         assert_eq!(seen.recv().await.unwrap(), format!("GET {path} HTTP/1.1"));
     }
+    // A large answer (a Prometheus query result can be megabytes) arrives whole.
+    let (big_addr, _) = http_server(big_body()).await;
+    server
+        .cluster()
+        .forward_pod_port("istioinaction", "web-api-*", 9090, big_addr);
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", local))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let answer = get(&mut conn, "/big").await;
+    eprintln!(
+        "kubectl port-forward: {} bytes in {:?}",
+        answer.len(),
+        started.elapsed()
+    );
+    assert!(answer.ends_with(big_body()), "{} bytes", answer.len());
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();
     drop(stdout);
