@@ -24,4 +24,40 @@ pub mod render;
 pub mod resources;
 pub mod style;
 
-pub use cli::run;
+// The entry: parse, run, exit code. Only this and main.rs use `cmd`.
+
+use std::ffi::OsString;
+
+use clap::FromArgMatches;
+
+/// Parses the command line, runs the subcommand, prints any error and returns the exit code.
+pub fn run() -> i32 {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    run_with(args)
+}
+
+/// [`run`] with explicit arguments (`args[0]` is the program name).
+pub fn run_with(args: Vec<OsString>) -> i32 {
+    let name = cli::display_name(args.first());
+    let matches = match cli::command(&name).try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) => return error::report_usage(e, &name),
+    };
+    let cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return error::report_usage(e, &name),
+    };
+    style::init(cli.global.color);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            return error::report(&error::Error::Other(format!(
+                "cannot start the async runtime: {e}"
+            )));
+        }
+    };
+    match runtime.block_on(cmd::dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => error::report(&e),
+    }
+}
