@@ -1,12 +1,18 @@
 //! kubectl-mtls: make Istio mutual TLS visible, safe to turn on, and provable.
 //!
-//! Layers, from the edge inwards:
-//! - [`cli`]: command-line parsing (clap), global kubectl-style flags.
-//! - [`client`]: cluster I/O through kube-rs, honouring kubeconfig like kubectl.
-//! - [`resources`]: typed Istio resources (serde), tolerant of unknown fields/values.
-//! - [`model`] and [`engine`]: the pure model and the mTLS resolution engine (no I/O).
-//! - `render`: tables, JSON/YAML, diffs.
-//! - [`cmd`]: one thin orchestration per subcommand.
+//! Layers, from the edge inwards; each imports only the layers below it (the table of allowed
+//! imports is `tests/architecture.rs`):
+//! - the entry: [`run`] here (runtime, dispatch, exit codes), `main.rs`, `src/bin`.
+//! - [`cli`]: the clap definitions and global kubectl-style flags, nothing else.
+//! - [`cmd`]: one thin orchestration per subcommand, turning flags into domain requests;
+//!   the only user of [`render`] (tables, JSON/YAML, diffs).
+//! - the domain: [`change`] (a policy change, stage by stage) and [`probe`] (proof with real
+//!   traffic, certificates).
+//! - I/O: [`client`] (kube-rs, kubeconfig like kubectl, its own [`client::ConnectOptions`]),
+//!   [`collect`] (reading a snapshot), [`exec`] (pods/exec); [`complete`] (the completion
+//!   helper, which also reads the clap tree).
+//! - the pure core (no I/O): [`engine`], [`model`], [`resources`], [`certs`].
+//! - leaves used everywhere: [`error`], [`style`].
 
 pub mod certs;
 pub mod change;
