@@ -118,6 +118,7 @@
 
 mod cluster;
 mod exec;
+mod faults;
 mod fields;
 mod inject;
 mod mesh;
@@ -133,6 +134,7 @@ pub mod tour;
 mod util;
 
 pub use cluster::{Cluster, SimError};
+pub use faults::{EXPIRED_CONTINUE_MESSAGE, Fault, FaultRule, Faults};
 pub use exec::{ExecHandlerFn, ExecRequest, ExecResponse, ExecRule, PodLog};
 pub use mesh::SimulatedMesh;
 pub use scenario::{ADMIN_TOKEN, IstioApi, Rule, Scenario, User};
@@ -165,6 +167,7 @@ fn build_app(mut scenario: Scenario) -> Result<Arc<server::App>, SimError> {
         users: scenario.users.clone(),
         exec: scenario.exec.clone(),
         log: Mutex::new(Vec::new()),
+        faults: faults::Faults::default(),
     }))
 }
 
@@ -291,6 +294,12 @@ impl SimServer {
     /// Every request served so far, oldest first.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.app.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The fault injector: [`Faults::arm`] a [`FaultRule`] to throttle, fail, expire, slow
+    /// down or cut the requests it matches (see [`Fault`]).
+    pub fn faults(&self) -> &Faults {
+        &self.app.faults
     }
 
     /// Forgets the request log.

@@ -56,6 +56,8 @@ pub struct RequestRecord {
     pub accept: String,
     /// The Content-Type of the body (patch type for PATCH).
     pub content_type: String,
+    /// The injected fault this request met ([`crate::Fault::name`]); "" when none.
+    pub fault: String,
 }
 
 impl RequestRecord {
@@ -85,6 +87,7 @@ pub(crate) struct App {
     pub users: Vec<User>,
     pub exec: ExecConfig,
     pub log: Mutex<Vec<RequestRecord>>,
+    pub faults: crate::faults::Faults,
 }
 
 fn percent_decode(s: &str) -> String {
@@ -138,16 +141,16 @@ impl Query {
 
 /// A parsed resource URL.
 #[derive(Debug, Default, Clone)]
-struct Target {
-    group: String,
-    version: String,
-    namespace: Option<String>,
-    plural: String,
-    name: Option<String>,
-    sub: Option<String>,
+pub(crate) struct Target {
+    pub(crate) group: String,
+    pub(crate) version: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) plural: String,
+    pub(crate) name: Option<String>,
+    pub(crate) sub: Option<String>,
 }
 
-fn parse_target(path: &str) -> Option<Target> {
+pub(crate) fn parse_target(path: &str) -> Option<Target> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (group, version, rest) = match parts.as_slice() {
         ["api", v, rest @ ..] => (String::new(), v.to_string(), rest),
@@ -327,19 +330,24 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, req: Request) -> Respons
     }
     let response = match app.authenticate(&parts.headers, path_token.as_deref()) {
         Err(e) => error_response(&e),
-        Ok(id) => {
+        Ok(id) => 'served: {
             rec.user = id.name.clone();
+            let fault = app.faults.take(parts.method.as_str(), &mut rec);
+            if let Some(early) = fault.before().await {
+                break 'served early;
+            }
             let is_exec = parse_target(&rec.path).is_some_and(|t| {
                 t.group.is_empty()
                     && t.plural == "pods"
                     && matches!(t.sub.as_deref(), Some("exec" | "attach"))
             });
-            if is_exec {
-                exec_request(&app, &id, &mut parts, &query, &mut rec).await
+            let response = if is_exec {
+                exec_request(&app, &id, &mut parts, &query, &mut rec, fault.exec()).await
             } else {
                 let body = axum::body::to_bytes(body, 64 << 20).await.unwrap_or_default();
                 route(&app, &id, &parts.method, &parts.headers, &query, body, &mut rec).await
-            }
+            };
+            fault.after(response).await
         }
     };
     rec.status = response.status().as_u16();
@@ -1182,6 +1190,7 @@ async fn exec_request(
     parts: &mut axum::http::request::Parts,
     query: &Query,
     rec: &mut RequestRecord,
+    fault: Option<crate::Fault>,
 ) -> Response {
     let Some(target) = parse_target(&rec.path) else {
         return error_response(&not_found_page());
@@ -1243,11 +1252,17 @@ async fn exec_request(
     };
     let want_stdin = query.flag("stdin");
     let app = app.clone();
-    ws.on_upgrade(move |socket| run_exec(app, socket, req, want_stdin))
+    ws.on_upgrade(move |socket| run_exec(app, socket, req, want_stdin, fault))
         .into_response()
 }
 
-async fn run_exec(app: Arc<App>, socket: WebSocket, mut req: ExecRequest, want_stdin: bool) {
+async fn run_exec(
+    app: Arc<App>,
+    socket: WebSocket,
+    mut req: ExecRequest,
+    want_stdin: bool,
+    fault: Option<crate::Fault>,
+) {
     let v5 = socket.protocol().and_then(|p| p.to_str().ok()) == Some("v5.channel.k8s.io");
     let (mut sink, mut stream) = socket.split();
     if want_stdin {
@@ -1285,6 +1300,17 @@ async fn run_exec(app: Arc<App>, socket: WebSocket, mut req: ExecRequest, want_s
         v.extend_from_slice(data);
         Message::Binary(v.into())
     };
+    match fault {
+        Some(crate::Fault::ExecSlow(d)) => tokio::time::sleep(d).await,
+        Some(crate::Fault::ExecDrop) => {
+            // Half the output, then the connection goes away: no status, no close frame.
+            let half = &r.stdout.as_bytes()[..r.stdout.len() / 2];
+            let _ = sink.send(frame(1, half)).await;
+            let _ = sink.flush().await;
+            return;
+        }
+        _ => {}
+    }
     if !r.stdout.is_empty() {
         let _ = sink.send(frame(1, r.stdout.as_bytes())).await;
     }
