@@ -26,6 +26,8 @@ pub struct Cluster {
     pub user: Option<String>,
     /// The context name in use, if any.
     pub context: Option<String>,
+    /// The `-v` level (6 and above log requests, retries and restarted lists).
+    pub verbose: u8,
 }
 
 impl Cluster {
@@ -209,6 +211,8 @@ pub async fn config_from_flags(g: &GlobalArgs) -> Result<(Config, Option<String>
         config.accept_invalid_certs = true;
         config.root_cert = None;
     }
+    // kube's own retry would re-send writes too, and silently: crate::retry replaces it.
+    config.default_retry = false;
     if let Some(t) = g.request_timeout.0 {
         config.connect_timeout = Some(t);
         config.read_timeout = Some(t);
@@ -224,13 +228,24 @@ pub async fn connect(g: &GlobalArgs) -> Result<Cluster, Error> {
     let namespace = config.default_namespace.clone();
     let builder = kube::client::ClientBuilder::try_from(config)
         .map_err(|e| Error::Kubeconfig(format!("cannot set up the client: {}", chain(&e))))?;
-    let client = builder.with_layer(&LogLayer { level: g.verbose }).build();
+    let retry = crate::retry::RetryLayer {
+        policy: crate::retry::Policy {
+            budget: g.request_timeout.0,
+            ..Default::default()
+        },
+        verbose: g.verbose,
+    };
+    let client = builder
+        .with_layer(&LogLayer { level: g.verbose })
+        .with_layer(&retry)
+        .build();
     Ok(Cluster {
         client,
         namespace,
         server,
         user,
         context,
+        verbose: g.verbose,
     })
 }
 

@@ -22,6 +22,7 @@ pub mod model;
 pub mod probe;
 pub mod render;
 pub mod resources;
+pub mod retry;
 pub mod style;
 
 pub use cli::run;

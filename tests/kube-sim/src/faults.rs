@@ -313,11 +313,21 @@ impl Armed {
 /// A 200 whose body yields `prefix` and then fails, so the server closes the connection
 /// without finishing the response.
 fn broken_body(prefix: Bytes) -> Response {
+    use futures_util::StreamExt;
+    let empty = prefix.is_empty();
     let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
         Ok(prefix),
         Err(std::io::Error::other("kube-sim: injected connection close")),
     ];
-    let mut r = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+    // With a prefix, the status, headers and prefix are flushed before the connection goes
+    // away; without one, hyper aborts before writing anything.
+    let stream = futures_util::stream::iter(chunks).then(move |chunk| async move {
+        if chunk.is_err() && !empty {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        chunk
+    });
+    let mut r = Response::new(Body::from_stream(stream));
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r

@@ -48,7 +48,7 @@ pub struct RequestRecord {
     pub name: String,
     /// Whether `dryRun=All` was set.
     pub dry_run: bool,
-    /// Response status code.
+    /// Response status code (0 when the connection was dropped without an answer).
     pub status: u16,
     /// The client's User-Agent.
     pub user_agent: String,
@@ -67,7 +67,7 @@ impl RequestRecord {
             self.verb.as_str(),
             "create" | "update" | "patch" | "delete" | "deletecollection"
         ) && !self.dry_run
-            && self.status < 300
+            && (200..300).contains(&self.status)
             && self.subresource != "exec"
     }
     /// Query parameter value (first occurrence, decoded).
@@ -350,7 +350,12 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, req: Request) -> Respons
             fault.after(response).await
         }
     };
-    rec.status = response.status().as_u16();
+    // A connection dropped by an injected fault got no answer at all.
+    rec.status = if rec.fault == crate::Fault::Disconnect.name() {
+        0
+    } else {
+        response.status().as_u16()
+    };
     app.log.lock().unwrap_or_else(|e| e.into_inner()).push(rec);
     response
 }
