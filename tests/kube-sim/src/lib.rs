@@ -37,8 +37,10 @@
 //!   runtime, for plain `#[test]`s); [`SimServer::url`],
 //!   [`SimServer::kubeconfig_yaml`], [`SimServer::write_kubeconfig`],
 //!   [`SimServer::token`], [`SimServer::requests`] ([`RequestRecord`]),
-//!   [`SimServer::clear_requests`], [`SimServer::cluster`]; dropping it stops
-//!   the server.
+//!   [`SimServer::clear_requests`], [`SimServer::cluster`],
+//!   [`SimServer::faults`] ([`Faults::arm`] a [`FaultRule`] of a [`Fault`]:
+//!   latency, 429, 5xx, 410 on `continue`, cut connections, slow or dropped
+//!   exec); dropping it stops the server.
 //! - [`Cluster`]: direct object access by apiVersion/kind as
 //!   `serde_json::Value` ([`Cluster::get`], [`Cluster::list`], [`Cluster::put`], [`Cluster::put_yaml`],
 //!   [`Cluster::delete`], [`Cluster::count`], [`Cluster::resource_version`]).
