@@ -123,11 +123,6 @@ impl Error {
             kube::Error::SerdeError(e) => {
                 Error::Other(format!("unexpected response from the server at {server}: {e}"))
             }
-            kube::Error::Service(e) if e.downcast_ref::<crate::retry::GaveUp>().is_some() => {
-                Error::Other(format!(
-                    "the connection to the Kubernetes API server at {server} kept failing: {e}"
-                ))
-            }
             kube::Error::HyperError(_) | kube::Error::Service(_) => {
                 let text = chain(&err);
                 Error::Unreachable {

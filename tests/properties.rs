@@ -520,7 +520,7 @@ proptest! {
             Ok(_) => {
                 // A file that parses also gets through the flags and into a client config
                 // (no exec credential plugins are generated, so nothing is run).
-                let g = kubectl_mtls::cli::GlobalArgs {
+                let g = kubectl_mtls::client::ConnectOptions {
                     kubeconfig: Some(path.clone()),
                     context: Some("ctx".into()),
                     ..Default::default()
@@ -554,7 +554,7 @@ proptest! {
                 .prop_map(|docs| docs.iter().map(Value::to_string).collect::<Vec<_>>().join("\n---\n")),
         ],
     ) {
-        match kubectl_mtls::cmd::diff::parse_manifests(&text, "policy.yaml") {
+        match kubectl_mtls::change::manifest::parse_manifests(&text, "policy.yaml") {
             Ok(ms) => prop_assert!(!ms.is_empty()),
             Err(e) => {
                 prop_assert_eq!(e.exit_code(), 2);
@@ -603,7 +603,7 @@ fn the_generators_reach_good_and_bad_inputs() {
     let manifests = sample(istio_object("PeerAuthentication").prop_map(|v| v.to_string()), 300);
     let ok = manifests
         .iter()
-        .filter(|m| kubectl_mtls::cmd::diff::parse_manifests(m, "f.yaml").is_ok())
+        .filter(|m| kubectl_mtls::change::manifest::parse_manifests(m, "f.yaml").is_ok())
         .count();
     split(ok, 300, "diff manifests");
     let dir = std::env::temp_dir().join(format!("kubectl-mtls-prop-gen-{}", std::process::id()));
