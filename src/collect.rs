@@ -407,7 +407,14 @@ pub async fn read_snapshot(
     // DestinationRules: any namespace's rule may target hosts in scope, so try cluster-wide.
     if let Some(dr_ar) = &apis.destination_rule {
         let mut values = Vec::new();
-        let all = list_paged(cluster, &dynamic_api(cluster, dr_ar, None), None, &mut values, Some).await;
+        let all = list_paged(
+            cluster,
+            &dynamic_api(cluster, dr_ar, None),
+            None,
+            &mut values,
+            Some,
+        )
+        .await;
         match all {
             Ok(_) => {}
             Err(Error::Forbidden(reason)) if !matches!(scope, Scope::All) => {

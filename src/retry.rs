@@ -69,8 +69,7 @@ impl Policy {
 /// Whether a status code is worth retrying for a read: 429 and the 5xx a restarting or
 /// overloaded server (or a proxy in front of it) answers. 501 (not implemented) is final.
 pub fn retryable_status(code: StatusCode) -> bool {
-    code == StatusCode::TOO_MANY_REQUESTS
-        || matches!(code.as_u16(), 500 | 502 | 503 | 504)
+    code == StatusCode::TOO_MANY_REQUESTS || matches!(code.as_u16(), 500 | 502 | 503 | 504)
 }
 
 /// `Retry-After` in seconds (client-go reads only the integer form).
@@ -331,10 +330,7 @@ where
                     if over_budget {
                         note.push_str("; --request-timeout leaves no time to wait");
                     } else if too_long {
-                        note.push_str(&format!(
-                            "; the server asked to wait {}s",
-                            wait.as_secs()
-                        ));
+                        note.push_str(&format!("; the server asked to wait {}s", wait.as_secs()));
                     }
                     note.push(')');
                     return match failure {
@@ -346,8 +342,7 @@ where
                             attempts: attempt,
                             elapsed,
                             last: format!("{line}: {msg}"),
-                        })
-                            as BoxError),
+                        }) as BoxError),
                     };
                 }
                 if verbose >= 6 {
@@ -388,13 +383,20 @@ mod tests {
         let get = |uri: &str| Request::get(uri).body(()).unwrap();
         assert!(is_idempotent_read(&get("/api/v1/pods?limit=500")));
         assert!(!is_idempotent_read(&get("/api/v1/pods?watch=true")));
-        assert!(!is_idempotent_read(&get("/api/v1/namespaces/a/pods/p/log?follow=true")));
+        assert!(!is_idempotent_read(&get(
+            "/api/v1/namespaces/a/pods/p/log?follow=true"
+        )));
         let exec = Request::get("/api/v1/namespaces/a/pods/p/exec?command=ls")
             .header(header::UPGRADE, "websocket")
             .body(())
             .unwrap();
         assert!(!is_idempotent_read(&exec));
-        for m in [http::Method::POST, http::Method::PATCH, http::Method::PUT, http::Method::DELETE] {
+        for m in [
+            http::Method::POST,
+            http::Method::PATCH,
+            http::Method::PUT,
+            http::Method::DELETE,
+        ] {
             let r = Request::builder().method(m).uri("/api/v1/pods").body(()).unwrap();
             assert!(!is_idempotent_read(&r));
         }
@@ -412,7 +414,10 @@ mod tests {
         assert_eq!(retry_after(&h), None);
         h.insert(header::RETRY_AFTER, "3".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
-        h.insert(header::RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&h), None);
     }
 

@@ -41,12 +41,10 @@ fn throttled_lists_are_retried_after_the_servers_retry_after() {
     let want = clean_answer(&lab);
     lab.server.clear_requests();
     lab.server.faults().arm(
-        FaultRule::new(Fault::TooManyRequests {
-            retry_after: Some(1),
-        })
-        .verb("list")
-        .resource("pods")
-        .times(2),
+        FaultRule::new(Fault::TooManyRequests { retry_after: Some(1) })
+            .verb("list")
+            .resource("pods")
+            .times(2),
     );
     let start = Instant::now();
     let run = lab.plugin(&["status", "-A", "-o", "json", "-v"]);
@@ -55,8 +53,15 @@ fn throttled_lists_are_retried_after_the_servers_retry_after() {
     assert_eq!(run.json(), want, "the same answer as without throttling");
     let pods = requests_for(&lab, "pods");
     let codes: Vec<u16> = pods.iter().map(|p| p.0).collect();
-    assert_eq!(codes, [429, 429, 200], "two throttled lists, then the answer: {pods:?}");
-    assert!(took >= Duration::from_secs(2), "Retry-After: 1 was waited twice ({took:?})");
+    assert_eq!(
+        codes,
+        [429, 429, 200],
+        "two throttled lists, then the answer: {pods:?}"
+    );
+    assert!(
+        took >= Duration::from_secs(2),
+        "Retry-After: 1 was waited twice ({took:?})"
+    );
     let retries: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("I retry ")).collect();
     assert_eq!(retries.len(), 2, "-v shows each retry:\n{}", run.stderr);
     assert!(
@@ -102,13 +107,21 @@ fn server_errors_on_discovery_and_gets_are_retried_with_backoff() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json(), want);
     let reqs = lab.requests();
-    let apis: Vec<u16> = reqs.iter().filter(|r| r.path == "/apis").map(|r| r.status).collect();
+    let apis: Vec<u16> = reqs
+        .iter()
+        .filter(|r| r.path == "/apis")
+        .map(|r| r.status)
+        .collect();
     assert_eq!(apis, [503, 200], "discovery retried once");
     let cms: Vec<u16> = requests_for(&lab, "configmaps").iter().map(|r| r.0).collect();
     assert_eq!(cms, [500, 200], "the mesh config get retried once");
     let svcs: Vec<u16> = requests_for(&lab, "services").iter().map(|r| r.0).collect();
     assert_eq!(svcs, [504, 200], "the services list retried once");
-    assert!(run.stderr.is_empty(), "retries are quiet without -v: {}", run.stderr);
+    assert!(
+        run.stderr.is_empty(),
+        "retries are quiet without -v: {}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -133,7 +146,11 @@ fn a_server_that_keeps_failing_ends_in_one_error_line_within_the_request_timeout
         ) && line.ends_with("s; --request-timeout leaves no time to wait)"),
         "{line}"
     );
-    assert_eq!(requests_for(&lab, "pods").len(), 2, "two tries fit in 2s with Retry-After: 1");
+    assert_eq!(
+        requests_for(&lab, "pods").len(),
+        2,
+        "two tries fit in 2s with Retry-After: 1"
+    );
     assert!(took < Duration::from_secs(10), "bounded: {took:?}");
 
     // Without --request-timeout the attempts are bounded instead: 7 in all.
@@ -160,11 +177,9 @@ fn an_expired_continue_restarts_the_list_once_from_scratch() {
     let lab = Lab::start(Scenario::scale(6, 1_200, 11));
     let want = clean_answer(&lab);
     lab.server.clear_requests();
-    lab.server.faults().arm(
-        FaultRule::new(Fault::ExpireContinue)
-            .resource("pods")
-            .times(1),
-    );
+    lab.server
+        .faults()
+        .arm(FaultRule::new(Fault::ExpireContinue).resource("pods").times(1));
     let run = lab.plugin(&["status", "-A", "-o", "json", "-v"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let doc = run.json();
@@ -182,7 +197,9 @@ fn an_expired_continue_restarts_the_list_once_from_scratch() {
         pods[2].1
     );
     assert!(
-        run.stderr.contains("I the list's continue token expired (410 Expired): listing again from the start in one request"),
+        run.stderr.contains(
+            "I the list's continue token expired (410 Expired): listing again from the start in one request"
+        ),
         "{}",
         run.stderr
     );
@@ -192,10 +209,7 @@ fn an_expired_continue_restarts_the_list_once_from_scratch() {
 fn the_expired_status_is_the_one_kube_apiserver_sends() {
     let lab = Lab::start(Scenario::scale(1, 5, 1));
     lab.server.faults().arm(Fault::ExpireContinue);
-    let url = format!(
-        "{}/api/v1/pods?limit=2&continue=abc",
-        lab.server.url()
-    );
+    let url = format!("{}/api/v1/pods?limit=2&continue=abc", lab.server.url());
     let token = lab.server.token("admin").unwrap();
     let body = http_get(&url, token).expect("an answer");
     assert_eq!(body.0, 410);
@@ -237,11 +251,9 @@ fn a_connection_cut_mid_body_or_reset_is_retried() {
     let lab = Lab::start(Scenario::lab());
     let want = clean_answer(&lab);
     lab.server.clear_requests();
-    lab.server.faults().arm(
-        FaultRule::new(Fault::CloseMidBody)
-            .verb("list")
-            .resource("pods"),
-    );
+    lab.server
+        .faults()
+        .arm(FaultRule::new(Fault::CloseMidBody).verb("list").resource("pods"));
     lab.server.faults().arm(
         FaultRule::new(Fault::Disconnect)
             .verb("list")
@@ -292,9 +304,7 @@ fn a_connection_that_keeps_breaking_is_one_error_line() {
 fn a_write_is_never_retried() {
     let lab = Lab::start(Scenario::lab());
     for fault in [
-        Fault::TooManyRequests {
-            retry_after: Some(1),
-        },
+        Fault::TooManyRequests { retry_after: Some(1) },
         Fault::ServerError {
             code: 503,
             retry_after: None,
@@ -309,17 +319,34 @@ fn a_write_is_never_retried() {
         assert_eq!(run.code, 1, "{fault:?}: {}{}", run.stdout, run.stderr);
         let errors: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
         assert_eq!(errors.len(), 1, "{fault:?}: {}", run.stderr);
-        assert_eq!(run.stderr.lines().last(), errors.first().copied(), "the error comes last");
+        assert_eq!(
+            run.stderr.lines().last(),
+            errors.first().copied(),
+            "the error comes last"
+        );
         let patches: Vec<_> = lab.requests().into_iter().filter(|r| r.verb == "patch").collect();
-        assert_eq!(patches.len(), 1, "{fault:?}: the write was sent once: {patches:?}");
-        let persisted: Vec<_> = lab.requests().into_iter().filter(|r| r.is_persisted_write()).collect();
+        assert_eq!(
+            patches.len(),
+            1,
+            "{fault:?}: the write was sent once: {patches:?}"
+        );
+        let persisted: Vec<_> = lab
+            .requests()
+            .into_iter()
+            .filter(|r| r.is_persisted_write())
+            .collect();
         assert!(persisted.is_empty(), "{fault:?}: {persisted:#?}");
         lab.server.faults().clear();
     }
     assert!(
         lab.server
             .cluster()
-            .get("security.istio.io/v1", "PeerAuthentication", "istioinaction", "default")
+            .get(
+                "security.istio.io/v1",
+                "PeerAuthentication",
+                "istioinaction",
+                "default"
+            )
             .is_none(),
         "nothing was written"
     );
@@ -329,9 +356,9 @@ fn a_write_is_never_retried() {
 fn latency_is_waited_for_and_past_the_request_timeout_is_an_error() {
     let lab = Lab::start(Scenario::lab());
     let want = clean_answer(&lab);
-    lab.server.faults().arm(
-        FaultRule::new(Fault::Latency(Duration::from_millis(150))).always(),
-    );
+    lab.server
+        .faults()
+        .arm(FaultRule::new(Fault::Latency(Duration::from_millis(150))).always());
     let run = lab.plugin(&["status", "-A", "-o", "json", "--request-timeout", "5s"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json(), want);
@@ -355,9 +382,9 @@ fn latency_is_waited_for_and_past_the_request_timeout_is_an_error() {
 fn a_slow_exec_stream_is_waited_for() {
     let lab = Lab::start(Scenario::lab().exec_handler(mesh_handler));
     lab.put_yaml(&peer_authentication("istioinaction", "default", "STRICT", None));
-    lab.server.faults().arm(
-        FaultRule::new(Fault::ExecSlow(Duration::from_secs(2))).times(2),
-    );
+    lab.server
+        .faults()
+        .arm(FaultRule::new(Fault::ExecSlow(Duration::from_secs(2))).times(2));
     let run = lab.plugin(&["probe", "web-api.istioinaction:8080", "-o", "json"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let doc = run.json();
@@ -381,7 +408,11 @@ fn a_dropped_exec_stream_is_that_clients_inconclusive_result_never_a_pass() {
         .faults()
         .arm(FaultRule::new(Fault::ExecDrop).path(&format!("*/pods/{MESH_SLEEP}/exec")));
     let run = lab.plugin(&["probe", "web-api.istioinaction:8080", "-o", "json"]);
-    assert_eq!(run.code, 1, "an inconclusive probe fails: {}{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code, 1,
+        "an inconclusive probe fails: {}{}",
+        run.stdout, run.stderr
+    );
     let doc = run.json();
     let results = doc["results"].as_array().expect("results");
     let dropped = results
@@ -412,15 +443,17 @@ fn kubectl_itself_retries_the_sims_throttling() {
     }
     let lab = Lab::start(Scenario::lab());
     lab.server.faults().arm(
-        FaultRule::new(Fault::TooManyRequests {
-            retry_after: Some(1),
-        })
-        .verb("list")
-        .resource("pods"),
+        FaultRule::new(Fault::TooManyRequests { retry_after: Some(1) })
+            .verb("list")
+            .resource("pods"),
     );
     let run = lab.kubectl(&["get", "pods", "-A", "-o", "name"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("pod/"), "{}", run.stdout);
     let codes: Vec<u16> = requests_for(&lab, "pods").iter().map(|r| r.0).collect();
-    assert_eq!(codes, [429, 200], "client-go understands the sim's 429 as a real one");
+    assert_eq!(
+        codes,
+        [429, 200],
+        "client-go understands the sim's 429 as a real one"
+    );
 }

@@ -143,7 +143,9 @@ fn istio_object(kind: &'static str) -> impl Strategy<Value = Value> {
                 .prop_map(|m| json!(m)),
         ),
     )
-        .prop_map(|(selector, mtls, ports)| json!({"selector": selector, "mtls": mtls, "portLevelMtls": ports}));
+        .prop_map(
+            |(selector, mtls, ports)| json!({"selector": selector, "mtls": mtls, "portLevelMtls": ports}),
+        );
     let port_setting = (or_wild((0i64..70_000).prop_map(|n| json!({"number": n}))), mode())
         .prop_map(|(port, m)| json!({"port": port, "tls": {"mode": m}}));
     let dr_spec = (
@@ -180,7 +182,15 @@ fn istio_object(kind: &'static str) -> impl Strategy<Value = Value> {
 /// decoders' words, with the odd stray character.
 fn yaml_like() -> impl Strategy<Value = String> {
     prop::collection::vec(
-        (0usize..4, any::<bool>(), word(), prop::option::of(word()), prop::sample::select(vec!["", ":", "\t", "'", "\"", "{", "[", "&a", "*a", "!!str", "|", ">", "---", "#"])),
+        (
+            0usize..4,
+            any::<bool>(),
+            word(),
+            prop::option::of(word()),
+            prop::sample::select(vec![
+                "", ":", "\t", "'", "\"", "{", "[", "&a", "*a", "!!str", "|", ">", "---", "#",
+            ]),
+        ),
         0..14,
     )
     .prop_map(|lines| {
@@ -582,10 +592,16 @@ fn the_generators_reach_good_and_bad_inputs() {
         assert!(oks > 0 && oks < n, "{what}: {oks} of {n} accepted");
     };
     let pas = sample(istio_object("PeerAuthentication"), 300);
-    let ok = pas.into_iter().filter(|v| PeerAuthentication::from_value(v.clone()).is_ok()).count();
+    let ok = pas
+        .into_iter()
+        .filter(|v| PeerAuthentication::from_value(v.clone()).is_ok())
+        .count();
     split(ok, 300, "PeerAuthentication");
     let drs = sample(istio_object("DestinationRule"), 300);
-    let ok = drs.into_iter().filter(|v| DestinationRule::from_value(v.clone()).is_ok()).count();
+    let ok = drs
+        .into_iter()
+        .filter(|v| DestinationRule::from_value(v.clone()).is_ok())
+        .count();
     split(ok, 300, "DestinationRule");
     let dumps = sample(config_dump(), 300);
     let ok = dumps
@@ -600,7 +616,10 @@ fn the_generators_reach_good_and_bad_inputs() {
         .filter(|m| MeshSettings::from_mesh_yaml("istio-system", m).is_ok())
         .count();
     split(ok, 300, "mesh config");
-    let manifests = sample(istio_object("PeerAuthentication").prop_map(|v| v.to_string()), 300);
+    let manifests = sample(
+        istio_object("PeerAuthentication").prop_map(|v| v.to_string()),
+        300,
+    );
     let ok = manifests
         .iter()
         .filter(|m| kubectl_mtls::change::manifest::parse_manifests(m, "f.yaml").is_ok())

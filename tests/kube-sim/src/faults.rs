@@ -419,7 +419,11 @@ mod tests {
     #[test]
     fn always_rules_stay_armed() {
         let f = Faults::default();
-        f.arm(FaultRule::new(Fault::Latency(Duration::from_millis(1))).path("/apis*").always());
+        f.arm(
+            FaultRule::new(Fault::Latency(Duration::from_millis(1)))
+                .path("/apis*")
+                .always(),
+        );
         for _ in 0..5 {
             let mut r = record("GET", "/apis", "");
             assert!(f.take("GET", &mut r).0.is_some());

@@ -136,8 +136,8 @@ pub mod tour;
 mod util;
 
 pub use cluster::{Cluster, SimError};
-pub use faults::{EXPIRED_CONTINUE_MESSAGE, Fault, FaultRule, Faults};
 pub use exec::{ExecHandlerFn, ExecRequest, ExecResponse, ExecRule, PodLog};
+pub use faults::{EXPIRED_CONTINUE_MESSAGE, Fault, FaultRule, Faults};
 pub use mesh::SimulatedMesh;
 pub use scenario::{ADMIN_TOKEN, IstioApi, Rule, Scenario, User};
 pub use server::RequestRecord;

@@ -28,7 +28,9 @@ fn long_output() -> Scenario {
 #[tokio::test]
 async fn a_dropped_exec_stream_ends_without_status_at_once() {
     let server = SimServer::start(long_output()).await.unwrap();
-    server.faults().arm(FaultRule::new(Fault::ExecDrop).resource("pods/exec"));
+    server
+        .faults()
+        .arm(FaultRule::new(Fault::ExecDrop).resource("pods/exec"));
     let pods: Api<Pod> = Api::namespaced(client(&server).await, "istioinaction");
     let mut p = pods
         .exec(POD, ["cat", "big"], &AttachParams::default().container("sleep"))
@@ -66,13 +68,19 @@ async fn a_slow_exec_stream_arrives_late_and_whole() {
 async fn cut_and_refused_answers_reach_the_client_as_they_are() {
     let server = SimServer::start(Scenario::lab()).await.unwrap();
     let pods: Api<Pod> = Api::all(client(&server).await);
-    server.faults().arm(FaultRule::new(Fault::CloseMidBody).verb("list"));
+    server
+        .faults()
+        .arm(FaultRule::new(Fault::CloseMidBody).verb("list"));
     let err = pods.list(&Default::default()).await.expect_err("a cut body");
     assert!(!err.to_string().is_empty());
-    server.faults().arm(FaultRule::new(Fault::Disconnect).verb("list"));
+    server
+        .faults()
+        .arm(FaultRule::new(Fault::Disconnect).verb("list"));
     let err = pods.list(&Default::default()).await.expect_err("no answer");
     assert!(!err.to_string().is_empty());
-    server.faults().arm(FaultRule::new(Fault::TooManyRequests { retry_after: Some(3) }).verb("list"));
+    server
+        .faults()
+        .arm(FaultRule::new(Fault::TooManyRequests { retry_after: Some(3) }).verb("list"));
     match pods.list(&Default::default()).await {
         Err(kube::Error::Api(s)) => {
             assert_eq!((s.code, s.reason.as_str()), (429, "TooManyRequests"));
@@ -80,8 +88,15 @@ async fn cut_and_refused_answers_reach_the_client_as_they_are() {
         }
         other => panic!("expected a 429: {other:?}"),
     }
-    assert_eq!(pods.list(&Default::default()).await.unwrap().items.len(), server.cluster().count("v1", "Pod"));
-    let statuses: Vec<(u16, String)> = server.requests().into_iter().map(|r| (r.status, r.fault)).collect();
+    assert_eq!(
+        pods.list(&Default::default()).await.unwrap().items.len(),
+        server.cluster().count("v1", "Pod")
+    );
+    let statuses: Vec<(u16, String)> = server
+        .requests()
+        .into_iter()
+        .map(|r| (r.status, r.fault))
+        .collect();
     assert_eq!(
         statuses,
         [
