@@ -25,12 +25,23 @@ pub struct Cluster {
     pub user: Option<String>,
     /// The context name in use, if any.
     pub context: Option<String>,
+    /// The `-v` level (6 and above log requests, retries and restarted lists).
+    pub verbose: u8,
 }
 
 impl Cluster {
     /// Turns a kube error into a user-facing error that names this cluster.
     pub fn err(&self, e: kube::Error) -> Error {
-        Error::from_kube(e, &self.server, self.user.as_deref())
+        match e {
+            // Reads that kept breaking (crate::retry gave up): say so, not "cannot reach".
+            kube::Error::Service(e) if e.downcast_ref::<crate::retry::GaveUp>().is_some() => {
+                Error::Other(format!(
+                    "the connection to the Kubernetes API server at {} kept failing: {e}",
+                    self.server
+                ))
+            }
+            e => Error::from_kube(e, &self.server, self.user.as_deref()),
+        }
     }
 }
 
@@ -237,6 +248,8 @@ pub async fn config_from_flags(
         config.accept_invalid_certs = true;
         config.root_cert = None;
     }
+    // kube's own retry would re-send writes too, and silently: crate::retry replaces it.
+    config.default_retry = false;
     if let Some(t) = g.request_timeout {
         config.connect_timeout = Some(t);
         config.read_timeout = Some(t);
@@ -252,13 +265,24 @@ pub async fn connect(g: &ConnectOptions) -> Result<Cluster, Error> {
     let namespace = config.default_namespace.clone();
     let builder = kube::client::ClientBuilder::try_from(config)
         .map_err(|e| Error::Kubeconfig(format!("cannot set up the client: {}", chain(&e))))?;
-    let client = builder.with_layer(&LogLayer { level: g.verbose }).build();
+    let retry = crate::retry::RetryLayer {
+        policy: crate::retry::Policy {
+            budget: g.request_timeout,
+            ..Default::default()
+        },
+        verbose: g.verbose,
+    };
+    let client = builder
+        .with_layer(&LogLayer { level: g.verbose })
+        .with_layer(&retry)
+        .build();
     Ok(Cluster {
         client,
         namespace,
         server,
         user,
         context,
+        verbose: g.verbose,
     })
 }
 

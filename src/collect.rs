@@ -58,14 +58,20 @@ pub fn tolerate_forbidden<T>(
     }
 }
 
-/// Lists every object through `api` in pages of [`PAGE_SIZE`], handing each page's items to
-/// `each` as they arrive so only what `each` keeps stays in memory. Returns the number of
-/// requests made.
-pub async fn list_paged<K>(
+/// Lists every object through `api` in pages of [`PAGE_SIZE`], turning each page's items into
+/// what `keep` keeps (pushed onto `out`) as they arrive, so only that stays in memory. Returns
+/// the number of requests made.
+///
+/// When the server expires the list's `continue` token (410 `Expired`, a list that outlived
+/// etcd compaction), what was kept from this list is dropped from `out` and the list is made
+/// again in one request without paging, as client-go's pager does: the answer is one
+/// consistent list, never pages from two points in time.
+pub async fn list_paged<K, T>(
     cluster: &Cluster,
     api: &Api<K>,
     label_selector: Option<&str>,
-    mut each: impl FnMut(K),
+    out: &mut Vec<T>,
+    mut keep: impl FnMut(K) -> Option<T>,
 ) -> Result<usize, Error>
 where
     K: Clone + DeserializeOwned + Debug,
@@ -73,10 +79,11 @@ where
     paged(
         cluster,
         label_selector,
+        out,
         |lp| async move { api.list(&lp).await },
-        |page: ObjectList<K>| {
+        |page: ObjectList<K>, out: &mut Vec<T>| {
             let token = page.metadata.continue_.clone();
-            page.items.into_iter().for_each(&mut each);
+            out.extend(page.items.into_iter().filter_map(&mut keep));
             token
         },
     )
@@ -85,11 +92,12 @@ where
 
 /// Like [`list_paged`] but asks for metadata only (`PartialObjectMetadataList`): the server
 /// sends names, labels, annotations and owners, not specs and statuses.
-pub async fn list_metadata_paged<K>(
+pub async fn list_metadata_paged<K, T>(
     cluster: &Cluster,
     api: &Api<K>,
     label_selector: Option<&str>,
-    mut each: impl FnMut(PartialObjectMeta<K>),
+    out: &mut Vec<T>,
+    mut keep: impl FnMut(PartialObjectMeta<K>) -> Option<T>,
 ) -> Result<usize, Error>
 where
     K: Clone + DeserializeOwned + Debug,
@@ -97,21 +105,23 @@ where
     paged(
         cluster,
         label_selector,
+        out,
         |lp| async move { api.list_metadata(&lp).await },
-        |page: ObjectList<PartialObjectMeta<K>>| {
+        |page: ObjectList<PartialObjectMeta<K>>, out: &mut Vec<T>| {
             let token = page.metadata.continue_.clone();
-            page.items.into_iter().for_each(&mut each);
+            out.extend(page.items.into_iter().filter_map(&mut keep));
             token
         },
     )
     .await
 }
 
-async fn paged<P, F, Fut>(
+async fn paged<P, T, F, Fut>(
     cluster: &Cluster,
     label_selector: Option<&str>,
+    out: &mut Vec<T>,
     mut fetch: F,
-    mut consume: impl FnMut(P) -> Option<String>,
+    mut consume: impl FnMut(P, &mut Vec<T>) -> Option<String>,
 ) -> Result<usize, Error>
 where
     F: FnMut(ListParams) -> Fut,
@@ -121,11 +131,29 @@ where
     if let Some(sel) = label_selector {
         lp = lp.labels(sel);
     }
+    let mark = out.len();
     let mut requests = 0;
+    let mut restarted = false;
     loop {
         requests += 1;
-        let page = fetch(lp.clone()).await.map_err(|e| cluster.err(e))?;
-        match consume(page) {
+        let page = match fetch(lp.clone()).await {
+            Ok(page) => page,
+            Err(kube::Error::Api(s)) if s.code == 410 && lp.continue_token.is_some() && !restarted => {
+                restarted = true;
+                out.truncate(mark);
+                lp.continue_token = None;
+                lp.limit = None;
+                if cluster.verbose >= 6 {
+                    eprintln!(
+                        "I the list's continue token expired (410 {}): listing again from the start in one request",
+                        s.reason
+                    );
+                }
+                continue;
+            }
+            Err(e) => return Err(cluster.err(e)),
+        };
+        match consume(page, out) {
             Some(token) if !token.is_empty() => lp = lp.continue_token(&token),
             _ => return Ok(requests),
         }
@@ -269,8 +297,8 @@ pub async fn read_snapshot(
     match scope {
         Scope::All => {
             let api: Api<Namespace> = Api::all(cluster.client.clone());
-            let res = list_metadata_paged(cluster, &api, None, |ns| {
-                push_namespace(&mut snapshot, &ns.metadata)
+            let res = list_metadata_paged(cluster, &api, None, &mut snapshot.namespaces, |ns| {
+                Some(NamespaceInfo::from(&ns.metadata))
             })
             .await;
             if let Err(Error::Forbidden(msg)) = &res {
@@ -317,9 +345,13 @@ pub async fn read_snapshot(
     // Pods, metadata only.
     for ns in &per_ns {
         let api: Api<Pod> = typed_api(cluster, ns.as_deref());
-        let res = list_metadata_paged(cluster, &api, opts.pod_selector.as_deref(), |p| {
-            snapshot.pods.push(PodInfo::from(&p))
-        })
+        let res = list_metadata_paged(
+            cluster,
+            &api,
+            opts.pod_selector.as_deref(),
+            &mut snapshot.pods,
+            |p| Some(PodInfo::from(&p)),
+        )
         .await;
         tolerate_forbidden(
             res,
@@ -332,8 +364,8 @@ pub async fn read_snapshot(
     // Services (selectors and ports, for DestinationRule hosts and probe targets).
     for ns in &per_ns {
         let api: Api<Service> = typed_api(cluster, ns.as_deref());
-        let res = list_paged(cluster, &api, None, |s| {
-            snapshot.services.push(ServiceInfo::from(&s))
+        let res = list_paged(cluster, &api, None, &mut snapshot.services, |s| {
+            Some(ServiceInfo::from(&s))
         })
         .await;
         tolerate_forbidden(
@@ -352,7 +384,7 @@ pub async fn read_snapshot(
     for ns in &pa_scopes {
         let api = dynamic_api(cluster, &pa_ar, ns.as_deref());
         let mut values = Vec::new();
-        let res = list_paged(cluster, &api, None, |o| values.push(o)).await;
+        let res = list_paged(cluster, &api, None, &mut values, Some).await;
         let effect = if ns.as_deref() == Some(root.as_str()) || ns.is_none() {
             "mesh-wide policies are unknown: modes may be wrong everywhere"
         } else {
@@ -375,9 +407,13 @@ pub async fn read_snapshot(
     // DestinationRules: any namespace's rule may target hosts in scope, so try cluster-wide.
     if let Some(dr_ar) = &apis.destination_rule {
         let mut values = Vec::new();
-        let all = list_paged(cluster, &dynamic_api(cluster, dr_ar, None), None, |o| {
-            values.push(o)
-        })
+        let all = list_paged(
+            cluster,
+            &dynamic_api(cluster, dr_ar, None),
+            None,
+            &mut values,
+            Some,
+        )
         .await;
         match all {
             Ok(_) => {}
@@ -389,9 +425,13 @@ pub async fn read_snapshot(
                         .into(),
                 });
                 for ns in &pa_scopes {
-                    let res = list_paged(cluster, &dynamic_api(cluster, dr_ar, ns.as_deref()), None, |o| {
-                        values.push(o)
-                    })
+                    let res = list_paged(
+                        cluster,
+                        &dynamic_api(cluster, dr_ar, ns.as_deref()),
+                        None,
+                        &mut values,
+                        Some,
+                    )
                     .await;
                     tolerate_forbidden(
                         res,

@@ -167,7 +167,28 @@ pub async fn exec(
             }
             Ok::<_, std::io::Error>(buf)
         };
-        let (out, err) = tokio::join!(read_out, read_err);
+        let broke_off = |e: &(dyn std::error::Error + 'static)| {
+            Error::Other(format!(
+                "exec in {namespace}/{pod} ({container}) broke off: {}",
+                chain(e)
+            ))
+        };
+        // Read the output while watching the stream: when the connection drops, kube-rs ends
+        // the stream with an error but never closes the output readers, so waiting for them
+        // alone would last until the timeout.
+        let reads = async { tokio::join!(read_out, read_err) };
+        let join = process.join();
+        tokio::pin!(reads, join);
+        let (out, err) = tokio::select! {
+            read = &mut reads => {
+                join.await.map_err(|e| broke_off(&e))?;
+                read
+            }
+            joined = &mut join => {
+                joined.map_err(|e| broke_off(&e))?;
+                reads.await
+            }
+        };
         let io_err = |e: std::io::Error| {
             Error::Other(format!(
                 "exec in {namespace}/{pod} ({container}): reading the output failed: {e}"
@@ -178,12 +199,6 @@ pub async fn exec(
             Some(s) => s.await,
             None => None,
         };
-        process.join().await.map_err(|e| {
-            Error::Other(format!(
-                "exec in {namespace}/{pod} ({container}) broke off: {}",
-                chain(&e)
-            ))
-        })?;
         Ok(ExecOutput {
             stdout: String::from_utf8_lossy(&out).into_owned(),
             stderr: String::from_utf8_lossy(&err).into_owned(),

@@ -28,6 +28,7 @@ pub mod model;
 pub mod probe;
 pub mod render;
 pub mod resources;
+pub mod retry;
 pub mod style;
 
 // The entry: parse, run, exit code. Only this and main.rs use `cmd`.

@@ -120,14 +120,12 @@ pub async fn unmeshed_pods_cluster_wide(
 ) -> Result<Outside, Error> {
     let api: Api<Pod> = Api::all(cluster.client.clone());
     let mut pods = Vec::new();
-    let res = collect::list_metadata_paged(cluster, &api, None, |p| {
+    let res = collect::list_metadata_paged(cluster, &api, None, &mut pods, |p| {
         let info = PodInfo::from(&p);
-        if !membership(&info).is_meshed()
+        (!membership(&info).is_meshed()
             && !skip(&info)
-            && !SYSTEM_NAMESPACES.contains(&info.namespace.as_str())
-        {
-            pods.push(format!("{}/{}", info.namespace, info.name));
-        }
+            && !SYSTEM_NAMESPACES.contains(&info.namespace.as_str()))
+        .then(|| format!("{}/{}", info.namespace, info.name))
     })
     .await;
     match res {

@@ -44,8 +44,10 @@
 //!   runtime, for plain `#[test]`s); [`SimServer::url`],
 //!   [`SimServer::kubeconfig_yaml`], [`SimServer::write_kubeconfig`],
 //!   [`SimServer::token`], [`SimServer::requests`] ([`RequestRecord`]),
-//!   [`SimServer::clear_requests`], [`SimServer::cluster`]; dropping it stops
-//!   the server.
+//!   [`SimServer::clear_requests`], [`SimServer::cluster`],
+//!   [`SimServer::faults`] ([`Faults::arm`] a [`FaultRule`] of a [`Fault`]:
+//!   latency, 429, 5xx, 410 on `continue`, cut connections, slow or dropped
+//!   exec); dropping it stops the server.
 //! - [`Cluster`]: direct object access by apiVersion/kind as
 //!   `serde_json::Value` ([`Cluster::get`], [`Cluster::list`], [`Cluster::put`], [`Cluster::put_yaml`],
 //!   [`Cluster::delete`], [`Cluster::count`], [`Cluster::resource_version`]).
@@ -126,6 +128,7 @@
 
 mod cluster;
 mod exec;
+mod faults;
 mod fields;
 mod inject;
 mod mesh;
@@ -146,6 +149,7 @@ mod util;
 
 pub use cluster::{Cluster, SimError};
 pub use exec::{ExecHandlerFn, ExecRequest, ExecResponse, ExecRule, PodLog};
+pub use faults::{EXPIRED_CONTINUE_MESSAGE, Fault, FaultRule, Faults};
 pub use mesh::SimulatedMesh;
 pub use scenario::{ADMIN_TOKEN, IstioApi, Rule, Scenario, User};
 pub use server::RequestRecord;
@@ -178,6 +182,7 @@ fn build_app(mut scenario: Scenario) -> Result<Arc<server::App>, SimError> {
         users: scenario.users.clone(),
         exec: scenario.exec.clone(),
         log: Mutex::new(Vec::new()),
+        faults: faults::Faults::default(),
     }))
 }
 
@@ -304,6 +309,12 @@ impl SimServer {
     /// Every request served so far, oldest first.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.app.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The fault injector: [`Faults::arm`] a [`FaultRule`] to throttle, fail, expire, slow
+    /// down or cut the requests it matches (see [`Fault`]).
+    pub fn faults(&self) -> &Faults {
+        &self.app.faults
     }
 
     /// Forgets the request log.

@@ -48,7 +48,7 @@ pub struct RequestRecord {
     pub name: String,
     /// Whether `dryRun=All` was set.
     pub dry_run: bool,
-    /// Response status code.
+    /// Response status code (0 when the connection was dropped without an answer).
     pub status: u16,
     /// The client's User-Agent.
     pub user_agent: String,
@@ -56,6 +56,8 @@ pub struct RequestRecord {
     pub accept: String,
     /// The Content-Type of the body (patch type for PATCH).
     pub content_type: String,
+    /// The injected fault this request met ([`crate::Fault::name`]); "" when none.
+    pub fault: String,
 }
 
 impl RequestRecord {
@@ -65,7 +67,7 @@ impl RequestRecord {
             self.verb.as_str(),
             "create" | "update" | "patch" | "delete" | "deletecollection"
         ) && !self.dry_run
-            && self.status < 300
+            && (200..300).contains(&self.status)
             && !matches!(self.subresource.as_str(), "exec" | "portforward")
     }
     /// Query parameter value (first occurrence, decoded).
@@ -85,6 +87,7 @@ pub(crate) struct App {
     pub users: Vec<User>,
     pub exec: ExecConfig,
     pub log: Mutex<Vec<RequestRecord>>,
+    pub faults: crate::faults::Faults,
 }
 
 fn percent_decode(s: &str) -> String {
@@ -327,8 +330,12 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, req: Request) -> Respons
     }
     let response = match app.authenticate(&parts.headers, path_token.as_deref()) {
         Err(e) => error_response(&e),
-        Ok(id) => {
+        Ok(id) => 'served: {
             rec.user = id.name.clone();
+            let fault = app.faults.take(parts.method.as_str(), &mut rec);
+            if let Some(early) = fault.before().await {
+                break 'served early;
+            }
             let is_exec = parse_target(&rec.path).is_some_and(|t| {
                 t.group.is_empty()
                     && t.plural == "pods"
@@ -337,17 +344,23 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, req: Request) -> Respons
             let is_portforward = parse_target(&rec.path).is_some_and(|t| {
                 t.group.is_empty() && t.plural == "pods" && t.sub.as_deref() == Some("portforward")
             });
-            if is_exec {
-                exec_request(&app, &id, &mut parts, &query, &mut rec).await
+            let response = if is_exec {
+                exec_request(&app, &id, &mut parts, &query, &mut rec, fault.exec()).await
             } else if is_portforward {
                 crate::portforward::request(&app, &id, &mut parts, &query, &mut rec).await
             } else {
                 let body = axum::body::to_bytes(body, 64 << 20).await.unwrap_or_default();
                 route(&app, &id, &parts.method, &parts.headers, &query, body, &mut rec).await
-            }
+            };
+            fault.after(response).await
         }
     };
-    rec.status = response.status().as_u16();
+    // A connection dropped by an injected fault got no answer at all.
+    rec.status = if rec.fault == crate::Fault::Disconnect.name() {
+        0
+    } else {
+        response.status().as_u16()
+    };
     app.log.lock().unwrap_or_else(|e| e.into_inner()).push(rec);
     response
 }
@@ -1187,6 +1200,7 @@ async fn exec_request(
     parts: &mut axum::http::request::Parts,
     query: &Query,
     rec: &mut RequestRecord,
+    fault: Option<crate::Fault>,
 ) -> Response {
     let Some(target) = parse_target(&rec.path) else {
         return error_response(&not_found_page());
@@ -1248,11 +1262,17 @@ async fn exec_request(
     };
     let want_stdin = query.flag("stdin");
     let app = app.clone();
-    ws.on_upgrade(move |socket| run_exec(app, socket, req, want_stdin))
+    ws.on_upgrade(move |socket| run_exec(app, socket, req, want_stdin, fault))
         .into_response()
 }
 
-async fn run_exec(app: Arc<App>, socket: WebSocket, mut req: ExecRequest, want_stdin: bool) {
+async fn run_exec(
+    app: Arc<App>,
+    socket: WebSocket,
+    mut req: ExecRequest,
+    want_stdin: bool,
+    fault: Option<crate::Fault>,
+) {
     let v5 = socket.protocol().and_then(|p| p.to_str().ok()) == Some("v5.channel.k8s.io");
     let (mut sink, mut stream) = socket.split();
     if want_stdin {
@@ -1290,6 +1310,17 @@ async fn run_exec(app: Arc<App>, socket: WebSocket, mut req: ExecRequest, want_s
         v.extend_from_slice(data);
         Message::Binary(v.into())
     };
+    match fault {
+        Some(crate::Fault::ExecSlow(d)) => tokio::time::sleep(d).await,
+        Some(crate::Fault::ExecDrop) => {
+            // Half the output, then the connection goes away: no status, no close frame.
+            let half = &r.stdout.as_bytes()[..r.stdout.len() / 2];
+            let _ = sink.send(frame(1, half)).await;
+            let _ = sink.flush().await;
+            return;
+        }
+        _ => {}
+    }
     if !r.stdout.is_empty() {
         let _ = sink.send(frame(1, r.stdout.as_bytes())).await;
     }
