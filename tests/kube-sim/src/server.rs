@@ -68,7 +68,7 @@ impl RequestRecord {
             "create" | "update" | "patch" | "delete" | "deletecollection"
         ) && !self.dry_run
             && (200..300).contains(&self.status)
-            && self.subresource != "exec"
+            && !matches!(self.subresource.as_str(), "exec" | "portforward")
     }
     /// Query parameter value (first occurrence, decoded).
     pub fn query_param(&self, key: &str) -> Option<String> {
@@ -121,20 +121,20 @@ pub(crate) fn parse_query(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-struct Query(Vec<(String, String)>);
+pub(crate) struct Query(pub(crate) Vec<(String, String)>);
 
 impl Query {
-    fn get(&self, k: &str) -> Option<&str> {
+    pub(crate) fn get(&self, k: &str) -> Option<&str> {
         self.0.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
     }
-    fn all(&self, k: &str) -> Vec<String> {
+    pub(crate) fn all(&self, k: &str) -> Vec<String> {
         self.0
             .iter()
             .filter(|(key, _)| key == k)
             .map(|(_, v)| v.clone())
             .collect()
     }
-    fn flag(&self, k: &str) -> bool {
+    pub(crate) fn flag(&self, k: &str) -> bool {
         matches!(self.get(k), Some("true" | "1" | ""))
     }
 }
@@ -205,11 +205,11 @@ fn bytes_response(code: u16, content_type: &str, body: Vec<u8>) -> Response {
     r
 }
 
-fn error_response(e: &ApiError) -> Response {
+pub(crate) fn error_response(e: &ApiError) -> Response {
     json_response(e.code, &e.to_json())
 }
 
-fn not_found_page() -> ApiError {
+pub(crate) fn not_found_page() -> ApiError {
     ApiError {
         code: 404,
         reason: "NotFound",
@@ -220,7 +220,7 @@ fn not_found_page() -> ApiError {
 
 /// The identity a request runs as.
 #[derive(Clone, Debug)]
-struct Identity {
+pub(crate) struct Identity {
     name: String,
     admin: bool,
     rules: Vec<crate::scenario::Rule>,
@@ -274,7 +274,7 @@ impl App {
     }
 }
 
-fn authorize(
+pub(crate) fn authorize(
     id: &Identity,
     verb: &str,
     group: &str,
@@ -341,8 +341,13 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, req: Request) -> Respons
                     && t.plural == "pods"
                     && matches!(t.sub.as_deref(), Some("exec" | "attach"))
             });
+            let is_portforward = parse_target(&rec.path).is_some_and(|t| {
+                t.group.is_empty() && t.plural == "pods" && t.sub.as_deref() == Some("portforward")
+            });
             let response = if is_exec {
                 exec_request(&app, &id, &mut parts, &query, &mut rec, fault.exec()).await
+            } else if is_portforward {
+                crate::portforward::request(&app, &id, &mut parts, &query, &mut rec).await
             } else {
                 let body = axum::body::to_bytes(body, 64 << 20).await.unwrap_or_default();
                 route(&app, &id, &parts.method, &parts.headers, &query, body, &mut rec).await
