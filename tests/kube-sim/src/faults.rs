@@ -195,7 +195,7 @@ impl Faults {
         let (verb, resource) = match parse_target(&rec.path) {
             Some(t) => {
                 let verb = match (method, t.name.is_some(), t.sub.as_deref()) {
-                    (_, _, Some("exec" | "attach")) => "create",
+                    (_, _, Some("exec" | "attach" | "portforward")) => "create",
                     ("GET", true, _) => "get",
                     ("GET", false, _) if watch => "watch",
                     ("GET", false, _) => "list",
