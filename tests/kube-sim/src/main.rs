@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use kube_sim::{IstioApi, Scenario, SimServer};
+use kube_sim::{IstioApi, Scenario, SimServer, Transport};
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +51,10 @@ enum Command {
         /// Scale scenario: namespaces,pods,seed (e.g. 500,50000,1); replaces --scenario.
         #[arg(long)]
         scale: Option<String>,
+        /// Serve plain HTTP instead of HTTPS (clients then send no credentials: every request
+        /// is anonymous and gets 401).
+        #[arg(long)]
+        plain_http: bool,
     },
 }
 
@@ -70,7 +74,7 @@ enum IstioArg {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let (kubeconfig, load, scenario, istio, listen, scale) = match cli.command {
+    let (kubeconfig, load, scenario, istio, listen, scale, plain_http) = match cli.command {
         Command::Lab { shell, plugin_dir } => std::process::exit(lab(shell, plugin_dir)),
         Command::Serve {
             kubeconfig,
@@ -79,7 +83,8 @@ async fn main() {
             istio,
             listen,
             scale,
-        } => (kubeconfig, load, scenario, istio, listen, scale),
+            plain_http,
+        } => (kubeconfig, load, scenario, istio, listen, scale, plain_http),
     };
     let mut s = match (scale, scenario) {
         (Some(spec), _) => {
@@ -114,7 +119,12 @@ async fn main() {
             }
         };
     }
-    let server = match SimServer::start_on(s, listen).await {
+    let transport = if plain_http {
+        Transport::PlainHttp
+    } else {
+        Transport::Https
+    };
+    let server = match SimServer::start_with(s, listen, transport).await {
         Ok(server) => server,
         Err(e) => {
             eprintln!("error: {e}");

@@ -127,7 +127,9 @@ pub fn prepare(plugin_dir: &Path) -> Result<LabEnv, SimError> {
     let server = SimServer::start_background(Scenario::lab().with_simulated_mesh())?;
     let dir = std::env::temp_dir().join(format!("kubectl-mtls-lab-{}", std::process::id()));
     let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin)
+    // The folder holds the admin's kubeconfig: the owner's only.
+    crate::util::create_private_dir(&dir)
+        .and_then(|_| std::fs::create_dir_all(&bin))
         .map_err(|e| SimError::new(format!("cannot create {}: {e}", bin.display())))?;
     let kubeconfig = dir.join("kubeconfig");
     server
