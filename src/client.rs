@@ -205,6 +205,11 @@ pub async fn config_from_flags(g: &GlobalArgs) -> Result<(Config, Option<String>
         }
         config.auth_info.impersonate_groups = Some(g.as_group.clone());
     }
+    // Credentials stay off plain http:// (kubectl's rule); an exec plugin runs once, here.
+    if let Some(notice) = crate::credentials::drop_credentials_over_plain_http(&mut config, user.as_deref()) {
+        eprintln!("{notice}");
+    }
+    crate::credentials::run_exec_plugin_once(&mut config, user.as_deref())?;
     if g.insecure_skip_tls_verify {
         config.accept_invalid_certs = true;
         config.root_cert = None;
@@ -220,11 +225,16 @@ pub async fn config_from_flags(g: &GlobalArgs) -> Result<(Config, Option<String>
 /// Connects to the cluster the flags and kubeconfig name. Makes no request.
 pub async fn connect(g: &GlobalArgs) -> Result<Cluster, Error> {
     let (config, context, user) = config_from_flags(g).await?;
-    let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
+    let server = crate::credentials::redact_url(config.cluster_url.to_string().trim_end_matches('/'));
     let namespace = config.default_namespace.clone();
     let builder = kube::client::ClientBuilder::try_from(config)
         .map_err(|e| Error::Kubeconfig(format!("cannot set up the client: {}", chain(&e))))?;
-    let client = builder.with_layer(&LogLayer { level: g.verbose }).build();
+    let client = builder
+        .with_layer(&LogLayer {
+            level: g.verbose,
+            base: server.clone(),
+        })
+        .build();
     Ok(Cluster {
         client,
         namespace,
@@ -235,10 +245,13 @@ pub async fn connect(g: &GlobalArgs) -> Result<Cluster, Error> {
 }
 
 /// A tower layer that logs each request to stderr when `-v` is given.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LogLayer {
     /// 0 off, 6 request lines, 7 adds headers.
     pub level: u8,
+    /// The server URL (already redacted) the request paths are relative to, printed before
+    /// them as kubectl prints whole URLs.
+    pub base: String,
 }
 
 impl<S> tower::Layer<S> for LogLayer {
@@ -247,6 +260,7 @@ impl<S> tower::Layer<S> for LogLayer {
         LogService {
             inner,
             level: self.level,
+            base: self.base.clone(),
         }
     }
 }
@@ -256,6 +270,7 @@ impl<S> tower::Layer<S> for LogLayer {
 pub struct LogService<S> {
     inner: S,
     level: u8,
+    base: String,
 }
 
 /// Renders a header value for the log, hiding credentials.
@@ -289,7 +304,13 @@ where
 
     fn call(&mut self, req: http::Request<ReqB>) -> Self::Future {
         let level = self.level;
-        let line = format!("{} {}", req.method(), req.uri());
+        let uri = req.uri().to_string();
+        let url = if uri.starts_with('/') {
+            format!("{}{uri}", self.base)
+        } else {
+            uri
+        };
+        let line = format!("{} {}", req.method(), crate::credentials::redact_url(&url));
         if level >= 7 {
             for (name, value) in req.headers() {
                 let v = value.to_str().unwrap_or("<binary>");

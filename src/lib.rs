@@ -15,6 +15,7 @@ pub mod client;
 pub mod cmd;
 pub mod collect;
 pub mod complete;
+pub mod credentials;
 pub mod engine;
 pub mod error;
 pub mod exec;

@@ -60,7 +60,7 @@ fn an_unreachable_server_says_so() {
     let url = lab.server.url().to_string();
     // a port nothing listens on
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://{}", closed.local_addr().unwrap());
+    let dead = format!("https://{}", closed.local_addr().unwrap());
     drop(closed);
     let path = lab.dir.path().join("dead");
     std::fs::write(&path, text.replace(&url, &dead)).unwrap();
@@ -150,7 +150,7 @@ fn verbose_logs_requests_to_stderr_without_credentials() {
     assert!(
         run.stderr
             .lines()
-            .any(|l| l.starts_with("I GET /apis ") && l.contains("200 OK")),
+            .any(|l| l.starts_with(&format!("I GET {}/apis ", lab.server.url())) && l.contains("200 OK")),
         "{}",
         run.stderr
     );

@@ -199,7 +199,11 @@ impl SimServer {
     }
 
     /// Starts on a given address with the given transport, on the current tokio runtime.
-    pub async fn start_with(scenario: Scenario, addr: SocketAddr, transport: Transport) -> Result<SimServer, SimError> {
+    pub async fn start_with(
+        scenario: Scenario,
+        addr: SocketAddr,
+        transport: Transport,
+    ) -> Result<SimServer, SimError> {
         let app = build_app(scenario)?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -243,12 +247,20 @@ impl SimServer {
 
     /// Starts on 127.0.0.1 over plain HTTP, on its own thread and runtime.
     pub fn start_plain_http(scenario: Scenario) -> Result<SimServer, SimError> {
-        Self::background("127.0.0.1:0".parse().expect("address"), scenario, Transport::PlainHttp)
+        Self::background(
+            "127.0.0.1:0".parse().expect("address"),
+            scenario,
+            Transport::PlainHttp,
+        )
     }
 
     /// Starts on its own thread and runtime, for plain `#[test]`s (HTTPS).
     pub fn start_background(scenario: Scenario) -> Result<SimServer, SimError> {
-        Self::background("127.0.0.1:0".parse().expect("address"), scenario, Transport::Https)
+        Self::background(
+            "127.0.0.1:0".parse().expect("address"),
+            scenario,
+            Transport::Https,
+        )
     }
 
     fn background(addr: SocketAddr, scenario: Scenario, transport: Transport) -> Result<SimServer, SimError> {
@@ -272,7 +284,12 @@ impl SimServer {
                         Ok(mut server) => {
                             let shutdown = server.shutdown.take();
                             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-                            let _ = ready_tx.send(Ok((server.url.clone(), server.ca_pem.clone(), server.app.clone(), stop_tx)));
+                            let _ = ready_tx.send(Ok((
+                                server.url.clone(),
+                                server.ca_pem.clone(),
+                                server.app.clone(),
+                                stop_tx,
+                            )));
                             let _ = stop_rx.await;
                             if let Some(s) = shutdown {
                                 let _ = s.send(());

@@ -28,7 +28,8 @@ pub(crate) fn make(listen: IpAddr) -> Result<Tls, SimError> {
     let err = |what: &str, e: &dyn std::fmt::Display| SimError::new(format!("cannot make the {what}: {e}"));
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| err("CA", &e))?;
     ca.distinguished_name = rcgen::DistinguishedName::new();
-    ca.distinguished_name.push(rcgen::DnType::CommonName, "kube-sim-ca");
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "kube-sim-ca");
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca.key_usages = vec![
         rcgen::KeyUsagePurpose::KeyCertSign,
@@ -38,13 +39,18 @@ pub(crate) fn make(listen: IpAddr) -> Result<Tls, SimError> {
     let ca_key = rcgen::KeyPair::generate().map_err(|e| err("CA key", &e))?;
     let ca_cert = ca.self_signed(&ca_key).map_err(|e| err("CA", &e))?;
 
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     if !listen.is_unspecified() && !names.contains(&listen.to_string()) {
         names.push(listen.to_string());
     }
     let mut leaf = rcgen::CertificateParams::new(names).map_err(|e| err("serving certificate", &e))?;
     leaf.distinguished_name = rcgen::DistinguishedName::new();
-    leaf.distinguished_name.push(rcgen::DnType::CommonName, "kube-sim");
+    leaf.distinguished_name
+        .push(rcgen::DnType::CommonName, "kube-sim");
     leaf.is_ca = rcgen::IsCa::ExplicitNoCa;
     leaf.key_usages = vec![
         rcgen::KeyUsagePurpose::DigitalSignature,

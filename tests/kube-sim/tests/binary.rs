@@ -105,3 +105,20 @@ fn serve_reports_bad_manifests() {
         "{stderr}"
     );
 }
+
+/// The lab's folder holds the admin's kubeconfig: the owner's only.
+#[cfg(unix)]
+#[test]
+fn the_lab_keeps_its_kubeconfig_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let plugins = TempDir::new("lab-plugins");
+    let env = kube_sim::tour::prepare(plugins.path()).expect("prepare the lab");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&env.dir), 0o700);
+    assert_eq!(mode(&env.kubeconfig), 0o600);
+    let kc = std::fs::read_to_string(&env.kubeconfig).unwrap();
+    assert!(
+        kc.contains("certificate-authority-data: ") && kc.contains("server: https://"),
+        "{kc}"
+    );
+}

@@ -899,7 +899,8 @@ fn kubectl_sends_the_token_over_https_only() {
     let reqs = server.requests();
     assert!(!reqs.is_empty());
     assert!(
-        reqs.iter().all(|q| q.authorization && q.user == "admin" && !q.path.contains("token")),
+        reqs.iter()
+            .all(|q| q.authorization && q.user == "admin" && !q.path.contains("token")),
         "{reqs:?}"
     );
 
@@ -912,5 +913,8 @@ fn kubectl_sends_the_token_over_https_only() {
     assert!(r.stderr.contains("must be logged in"), "{r:?}");
     let reqs = plain.requests();
     assert!(!reqs.is_empty());
-    assert!(reqs.iter().all(|q| !q.authorization && q.status == 401), "{reqs:?}");
+    assert!(
+        reqs.iter().all(|q| !q.authorization && q.status == 401),
+        "{reqs:?}"
+    );
 }
