@@ -252,14 +252,14 @@ pub fn run_exec_plugin_once(config: &mut Config, user: Option<&str>) -> Result<(
         status: None,
     };
     let info = serde_json::to_string(&info).map_err(|e| fail(e.to_string()))?;
-    cmd.env("KUBERNETES_EXEC_INFO", info)
-        .stdin(if interactive {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    cmd.env("KUBERNETES_EXEC_INFO", info).stdout(Stdio::piped());
+    // An interactive login talks to the user on the terminal; otherwise the plugin's messages
+    // are kept for the error line (and a plugin left running holds no pipe of ours open).
+    if interactive {
+        cmd.stdin(Stdio::inherit()).stderr(Stdio::inherit());
+    } else {
+        cmd.stdin(Stdio::null()).stderr(Stdio::piped());
+    }
     let out = cmd.output().map_err(|e| {
         let hint = exec
             .install_hint
@@ -275,7 +275,10 @@ pub fn run_exec_plugin_once(config: &mut Config, user: Option<&str>) -> Result<(
             || "was killed by a signal".to_string(),
             |c| format!("exited with {c}"),
         );
-        return Err(fail(format!("the exec credential plugin {program} {code}")));
+        let said = String::from_utf8_lossy(&out.stderr);
+        let said = said.lines().map(str::trim).filter(|l| !l.is_empty()).last();
+        let said = said.map(|l| format!(": {l}")).unwrap_or_default();
+        return Err(fail(format!("the exec credential plugin {program} {code}{said}")));
     }
     // client-go decodes the answer with a YAML-tolerant decoder; YAML 1.2 includes JSON.
     let cred: ExecCredential = serde_saphyr::from_slice(&out.stdout).map_err(|e| {

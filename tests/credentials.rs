@@ -180,7 +180,7 @@ fn an_exec_credential_plugin_runs_once_per_process() {
     assert_eq!(errors.len(), 1, "{}", run.stderr);
     assert!(
         errors[0].contains("cannot get credentials for user \"admin\"")
-            && errors[0].contains("exited with 3"),
+            && errors[0].contains("exited with 3: login expired"),
         "{}",
         errors[0]
     );

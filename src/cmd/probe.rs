@@ -1209,20 +1209,18 @@ async fn run_certs(cluster: &Cluster, raw: &str, args: &ProbeArgs) -> Result<i32
         notes,
     };
     match mesh {
-        Membership::None => report.findings.push(CertFinding {
-            severity: "error",
-            code: "NotInMesh",
-            message: format!(
+        Membership::None => report.findings.push(CertFinding::new(
+            "NotInMesh",
+            format!(
                 "pod {ns}/{name} has no sidecar and is not captured by ambient: it is not in the mesh and has no workload certificate"
             ),
-        }),
-        Membership::Ambient => report.findings.push(CertFinding {
-            severity: "warning",
-            code: "AmbientCertificatesInZtunnel",
-            message: format!(
+        )),
+        Membership::Ambient => report.findings.push(CertFinding::new(
+            "AmbientCertificatesInZtunnel",
+            format!(
                 "pod {ns}/{name} is in ambient mode: its certificate lives in the ztunnel on its node (istioctl ztunnel-config certificates)"
             ),
-        }),
+        )),
         Membership::Sidecar | Membership::NativeSidecar => {
             let argv: Vec<String> = ["pilot-agent", "request", "GET", "config_dump?mask=dynamic_active_secrets"]
                 .map(str::to_string)
