@@ -224,7 +224,10 @@ impl CertFinding {
             .iter()
             .find(|(c, _)| *c == code)
             .map_or("error", |(_, s)| *s);
-        debug_assert!(CERT_CODES.iter().any(|(c, _)| *c == code), "{code} is not in CERT_CODES");
+        debug_assert!(
+            CERT_CODES.iter().any(|(c, _)| *c == code),
+            "{code} is not in CERT_CODES"
+        );
         CertFinding {
             severity,
             code,

@@ -92,7 +92,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub insecure_skip_tls_verify: bool,
 
-    /// Log requests to stderr (credentials redacted): -v or -v=6 logs each request, -v=7 adds headers
+    /// Log requests to stderr (credentials redacted): -v (or -v 6, -v=6, -v6) logs each request, -v 7 adds headers
     #[arg(
         short = 'v',
         long = "verbose",
@@ -522,13 +522,15 @@ pub fn run() -> i32 {
 /// [`run`] with explicit arguments (`args[0]` is the program name).
 pub fn run_with(args: Vec<OsString>) -> i32 {
     let name = display_name(args.first());
+    let args = crate::argv::kubectl_verbosity(args);
+    let path = crate::error::command_path(&name, &command(&name), &args);
     let matches = match command(&name).try_get_matches_from(&args) {
         Ok(m) => m,
-        Err(e) => return crate::error::report_usage(e, &name),
+        Err(e) => return crate::error::report_usage(e, &path),
     };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
-        Err(e) => return crate::error::report_usage(e, &name),
+        Err(e) => return crate::error::report_usage(e, &path),
     };
     crate::style::init(cli.global.color);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

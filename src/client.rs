@@ -158,6 +158,9 @@ fn check_names(kc: &Kubeconfig, g: &GlobalArgs, source: &KubeconfigSource) -> Re
 
 /// Builds the kube-rs configuration from the kubeconfig and the global flags.
 pub async fn config_from_flags(g: &GlobalArgs) -> Result<(Config, Option<String>, Option<String>), Error> {
+    if let Some(ns) = &g.namespace {
+        crate::validate::namespace("-n/--namespace", ns)?;
+    }
     let loaded = load_kubeconfig(g.kubeconfig.as_deref())?;
     let (mut config, context, user) = match loaded {
         Some((kc, source)) => {
@@ -185,9 +188,18 @@ pub async fn config_from_flags(g: &GlobalArgs) -> Result<(Config, Option<String>
         None => match Config::incluster() {
             Ok(c) => (c, None, None),
             Err(_) => {
-                return Err(Error::Kubeconfig(
-                    "no kubeconfig found: set KUBECONFIG, pass --kubeconfig, or create ~/.kube/config".into(),
-                ));
+                // Say what was looked at: "set KUBECONFIG" to someone who did is no help.
+                let listed = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty());
+                return Err(Error::Kubeconfig(match listed {
+                    Some(v) => format!(
+                        "no kubeconfig found: none of the files KUBECONFIG lists exists ({}); fix KUBECONFIG or pass --kubeconfig",
+                        v.to_string_lossy()
+                    ),
+                    None => {
+                        "no kubeconfig found: set KUBECONFIG, pass --kubeconfig, or create ~/.kube/config"
+                            .into()
+                    }
+                }));
             }
         },
     };

@@ -276,7 +276,7 @@ pub fn run_exec_plugin_once(config: &mut Config, user: Option<&str>) -> Result<(
             |c| format!("exited with {c}"),
         );
         let said = String::from_utf8_lossy(&out.stderr);
-        let said = said.lines().map(str::trim).filter(|l| !l.is_empty()).last();
+        let said = said.lines().map(str::trim).rfind(|l| !l.is_empty());
         let said = said.map(|l| format!(": {l}")).unwrap_or_default();
         return Err(fail(format!("the exec credential plugin {program} {code}{said}")));
     }

@@ -8,6 +8,7 @@
 //! - `render`: tables, JSON/YAML, diffs.
 //! - [`cmd`]: one thin orchestration per subcommand.
 
+pub mod argv;
 pub mod certs;
 pub mod change;
 pub mod cli;
@@ -24,5 +25,6 @@ pub mod probe;
 pub mod render;
 pub mod resources;
 pub mod style;
+pub mod validate;
 
 pub use cli::run;

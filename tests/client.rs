@@ -51,6 +51,15 @@ fn bad_or_missing_kubeconfig_files_are_named() {
     let run = plugin_env(&lab, &["status"], &[]);
     let line = one_error_line(&run);
     assert!(line.contains("no kubeconfig found"), "{line}");
+    // KUBECONFIG set to files that do not exist: it says so instead of "set KUBECONFIG"
+    let run = plugin_env(&lab, &["status"], &[("KUBECONFIG", missing.as_os_str())]);
+    let line = one_error_line(&run);
+    assert!(
+        line.contains("no kubeconfig found: none of the files KUBECONFIG lists exists (")
+            && line.contains("missing")
+            && !line.contains("set KUBECONFIG"),
+        "{line}"
+    );
 }
 
 #[test]

@@ -29,6 +29,7 @@ fn plugin_with(lab: &Lab, kubeconfig: &Path, args: &[&str], env: &[(&str, &str)]
 }
 
 /// Writes an executable shell script.
+#[cfg(unix)]
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -108,6 +109,8 @@ fn printed_urls_are_redacted() {
     assert!(run.stderr.contains("https://***@127.0.0.1:"), "{}", run.stderr);
 }
 
+/// (The fake plugin is a shell script.)
+#[cfg(unix)]
 #[test]
 fn an_exec_credential_plugin_runs_once_per_process() {
     let lab = Lab::start(Scenario::lab());

@@ -47,7 +47,10 @@ fn known_codes() -> BTreeMap<String, String> {
         .collect();
     for (code, severity) in CERT_CODES {
         let before = codes.insert(code.to_string(), severity.to_string());
-        assert!(before.is_none(), "{code} is both an engine and a certificate code");
+        assert!(
+            before.is_none(),
+            "{code} is both an engine and a certificate code"
+        );
     }
     codes
 }
@@ -86,7 +89,10 @@ fn the_finding_tables_list_every_code_with_its_severity() {
         .iter()
         .map(|c| (c.as_str().to_string(), c.severity().as_str().to_string()))
         .collect();
-    assert_eq!(status, engine, "docs/status.md's Findings table vs the engine's codes");
+    assert_eq!(
+        status, engine,
+        "docs/status.md's Findings table vs the engine's codes"
+    );
     let certs = table_codes(&table(&doc("docs/probe.md"), "| finding | severity |"));
     let code: BTreeMap<String, String> = CERT_CODES
         .iter()
@@ -199,11 +205,12 @@ fn every_code_named_in_docs_exists_with_the_severity_stated() {
             }
         }
         // Code-like names in backticks or parentheses must be real codes.
-        for quoted in text.split('`').skip(1).step_by(2).chain(
-            text.split('(')
-                .skip(1)
-                .filter_map(|s| s.split(')').next()),
-        ) {
+        for quoted in text
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .chain(text.split('(').skip(1).filter_map(|s| s.split(')').next()))
+        {
             for w in camel_words(quoted) {
                 if !known.contains_key(&w) && !NOT_CODES.contains(&w.as_str()) {
                     problems.push(format!("{name}: `{w}` is not a finding code (nor a known kind)"));
@@ -213,7 +220,11 @@ fn every_code_named_in_docs_exists_with_the_severity_stated() {
     }
     problems.sort();
     problems.dedup();
-    assert!(problems.is_empty(), "docs name codes the binary does not emit:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "docs name codes the binary does not emit:\n{}",
+        problems.join("\n")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,7 +267,8 @@ fn schema(doc_name: &str, name: &str) -> Value {
         json.push_str(&line[..cut]);
         json.push('\n');
     }
-    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{doc_name} schema {name} is not JSON: {e}\n{json}"))
+    serde_json::from_str(&json)
+        .unwrap_or_else(|e| panic!("{doc_name} schema {name} is not JSON: {e}\n{json}"))
 }
 
 /// Every key path of a document: `a.b`, `list[].c`; keys that are numbers (maps keyed by port)
@@ -352,13 +364,17 @@ spec:
 
 #[test]
 fn status_json_fields_are_the_documented_ones() {
-    let reader = User::new("reader", "reader-token").allow(Rule::new(&["get", "list"], &["pods", "services"]));
+    let reader =
+        User::new("reader", "reader-token").allow(Rule::new(&["get", "list"], &["pods", "services"]));
     let lab = Lab::start(Scenario::lab().user(reader));
     lab.put_yaml(PORT_POLICY);
     lab.put_yaml(NO_POD_POLICY);
     let full = lab.plugin(&["status", "-A", "-o", "json", "--require", "strict"]);
     assert_eq!(full.code, 1, "the lab is not all STRICT: {}", full.stderr);
-    let partial = lab.plugin_as("reader", &["status", "istioinaction", "-o", "json", "--require", "permissive"]);
+    let partial = lab.plugin_as(
+        "reader",
+        &["status", "istioinaction", "-o", "json", "--require", "permissive"],
+    );
     let partial = partial.json();
     assert!(
         partial["gaps"].as_array().is_some_and(|g| !g.is_empty()),
@@ -388,7 +404,15 @@ fn probe_json_fields_are_the_documented_ones() {
     ]);
     let traffic = run.json();
     compare("probe -o json", &schema("docs/probe.md", "probe"), &[traffic]);
-    let run = lab.plugin(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction", "-o", "json"]);
+    let run = lab.plugin(&[
+        "probe",
+        "--certs",
+        "deploy/web-api",
+        "-n",
+        "istioinaction",
+        "-o",
+        "json",
+    ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let healthy = run.json();
     // A pod outside the mesh: no certificates, a finding.
@@ -399,4 +423,91 @@ fn probe_json_fields_are_the_documented_ones() {
         &schema("docs/probe.md", "probe-certs"),
         &[healthy, run.json()],
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Usage errors shown in docs
+
+/// Splits a shell command line the simple way docs write them: words, '...' and "..." quotes.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut in_word = false;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
+/// Examples of the form "```\n$ kubectl mtls ARGS\nerror: ...\n```\nExit status: N." whose
+/// output is only `error:` lines: (doc, args, stderr, exit code).
+fn error_examples() -> Vec<(String, Vec<String>, String, i32)> {
+    let mut out = Vec::new();
+    for (name, text) in docs() {
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(cmd) = line.strip_prefix("$ kubectl mtls ") else {
+                continue;
+            };
+            let output: Vec<&str> = lines[i + 1..]
+                .iter()
+                .take_while(|l| !l.starts_with("```"))
+                .copied()
+                .collect();
+            let after = lines.get(i + 2 + output.len()).copied().unwrap_or_default();
+            let code = after
+                .strip_prefix("Exit status: ")
+                .and_then(|c| c.trim_end_matches('.').parse::<i32>().ok());
+            let (Some(code), false) = (code, output.is_empty()) else {
+                continue;
+            };
+            if !output.iter().all(|l| l.starts_with("error: ")) || cmd.contains("/tmp/") {
+                continue;
+            }
+            out.push((name.clone(), shell_words(cmd), output.join("\n"), code));
+        }
+    }
+    out
+}
+
+#[test]
+fn error_examples_in_docs_are_what_the_binary_prints() {
+    let lab = Lab::start(Scenario::lab());
+    let examples = error_examples();
+    assert!(examples.len() >= 8, "found only {examples:?}");
+    let mut problems = Vec::new();
+    for (name, args, stderr, code) in &examples {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = lab.plugin(&args);
+        if run.stderr.trim_end() != stderr || run.code != *code {
+            problems.push(format!(
+                "{name}: kubectl mtls {}\n  documented (exit {code}): {stderr}\n  binary     (exit {}): {}",
+                args.join(" "),
+                run.code,
+                run.stderr.trim_end()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -138,18 +138,30 @@ async fn main() {
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{}", server.url());
     let _ = out.flush();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: cannot handle SIGTERM: {e}");
-            std::process::exit(1);
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    wait_for_stop().await;
     drop(server);
+}
+
+/// Waits for Ctrl-C, or SIGTERM on Unix (what `kill` and CI cancellation send).
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot handle SIGTERM: {e}");
+                std::process::exit(1);
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Builds the plugin (unless given a directory), starts the lab and runs the tour or a shell.
