@@ -173,7 +173,7 @@ fn transport_reason(text: &str) -> String {
 /// Prints a runtime error as one `error:` line and returns its exit code.
 pub fn report(err: &Error) -> i32 {
     // Server messages and transport errors may quote URLs: never print their credentials.
-    let msg = crate::credentials::redact_text(&err.to_string());
+    let msg = crate::redact::redact_text(&err.to_string());
     eprintln!("error: {}", one_line(&msg));
     err.exit_code()
 }
