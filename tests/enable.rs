@@ -545,13 +545,24 @@ fn a_forbidden_cluster_wide_pod_read_is_said() {
                 .allow(Rule::new(&["patch"], &["peerauthentications"]).in_namespaces(&["istioinaction"])),
         ),
     );
+    // Unknown is never "yes": without the reads the review needs, it refuses.
     let run = lab.plugin_as("ops", &["enable", "istioinaction", "--strict"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
-        run.stderr.contains("warning: cannot list pods cluster-wide (")
+        run.stderr.contains("error: refusing to change peerauthentication.security.istio.io/default: the review could not list pods cluster-wide: ")
             && run
                 .stderr
                 .contains("plaintext clients outside the mesh in other namespaces were not checked"),
+        "{}",
+        run.stderr
+    );
+    assert!(policy(&lab, "istioinaction", "default").is_none());
+    // --force writes, saying what it overrode.
+    let run = lab.plugin_as("ops", &["enable", "istioinaction", "--strict", "--force"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("warning: --force: writing despite: the review could not list pods cluster-wide"),
         "{}",
         run.stderr
     );

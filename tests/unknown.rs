@@ -93,3 +93,58 @@ fn unreadable_mesh_wide_policies_are_not_istios_default() {
         "{doc}"
     );
 }
+
+/// A user allowed only in `istioinaction` (and the mesh config's namespace) cannot see the
+/// DestinationRule in `default` that disables TLS toward it: the review refuses instead of
+/// passing on what it could not read.
+#[test]
+fn enable_refuses_when_a_read_the_review_needs_was_denied() {
+    let lab = Lab::start(
+        Scenario::lab().user(
+            User::new("ns-admin", "ns-admin-token")
+                .allow(Rule::new(&["*"], &["*"]).in_namespaces(&["istioinaction", "istio-system"])),
+        ),
+    );
+    lab.put_yaml(
+        "apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: web-api-plaintext
+  namespace: default
+spec:
+  host: web-api.istioinaction.svc.cluster.local
+  trafficPolicy:
+    tls:
+      mode: DISABLE
+",
+    );
+    lab.server.clear_requests();
+    for dry in [&["--dry-run=client"][..], &["--dry-run=server"], &[]] {
+        let mut args = vec!["enable", "istioinaction", "--strict"];
+        args.extend_from_slice(dry);
+        let run = lab.plugin_as("ns-admin", &args);
+        assert_eq!(run.code, 1, "{dry:?}: {run:?}");
+        assert!(
+            run.stderr.lines().any(|l| l.starts_with(
+                "error: refusing to change peerauthentication.security.istio.io/default: the review could not read destinationrules cluster-wide: "
+            )),
+            "{dry:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stdout.contains(" created"), "{}", run.stdout);
+    }
+    assert!(
+        lab.requests().iter().all(|r| !r.is_persisted_write()),
+        "nothing written"
+    );
+    // --force writes and says what it overrode.
+    let run = lab.plugin_as("ns-admin", &["enable", "istioinaction", "--strict", "--force"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "warning: --force: writing despite: the review could not read destinationrules cluster-wide"
+        ),
+        "{}",
+        run.stderr
+    );
+}

@@ -122,7 +122,29 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
     } else {
         Outside::NotChecked
     };
-    let review = change::review(&read.snapshot, &req, changed, &effect.effects, &outside);
+    let mut review = change::review(&read.snapshot, &req, changed, &effect.effects, &outside);
+    // Unknown is never "yes": a review that could not read what it checks does not pass.
+    let mut unread: Vec<String> = read
+        .gaps
+        .iter()
+        .map(|g| {
+            format!(
+                "the review could not read {}: {} ({})",
+                g.what, g.reason, g.effect
+            )
+        })
+        .collect();
+    if let Outside::Forbidden(msg) = &outside {
+        unread.push(format!(
+            "the review could not list pods cluster-wide: {msg} (plaintext clients outside the mesh in other namespaces were not checked)"
+        ));
+        review
+            .warnings
+            .retain(|w| !w.starts_with("cannot list pods cluster-wide"));
+    }
+    if outcome != Outcome::Unchanged {
+        review.refusals.extend(unread);
+    }
 
     // Show the change.
     out.section(&render::diff::object_diff(
