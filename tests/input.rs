@@ -68,3 +68,38 @@ fn a_namespace_that_is_not_a_name_never_reaches_a_request_path() {
     }
     assert!(lab.requests().is_empty(), "{:?}", lab.requests());
 }
+
+#[test]
+fn names_for_the_mesh_config_and_clients_are_checked_before_any_request() {
+    let lab = Lab::start(Scenario::lab());
+    lab.server.clear_requests();
+    for (args, flag) in [
+        (
+            &["status", "--istio-namespace", "../kube-system"][..],
+            "--istio-namespace",
+        ),
+        (&["status", "--revision", "canary/../x"], "--revision"),
+        (
+            &["enable", "istioinaction", "--strict", "--istio-namespace", "a/b"],
+            "--istio-namespace",
+        ),
+        (
+            &["diff", "istioinaction", "--strict", "--revision", "Bad"],
+            "--revision",
+        ),
+        (
+            &[
+                "probe",
+                "web-api.istioinaction:8080",
+                "--from-namespace",
+                "x/../y",
+            ],
+            "--from-namespace",
+        ),
+    ] {
+        let run = lab.plugin(args);
+        let line = usage_error(&run);
+        assert!(line.contains(&format!("for {flag}")), "{args:?}: {line}");
+    }
+    assert!(lab.requests().is_empty(), "{:?}", lab.requests());
+}

@@ -136,6 +136,7 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
         }
     };
     let external = external_diff_command()?;
+    super::check_istio_flags(&t.istio_namespace, t.revision.as_deref())?;
 
     let cluster = connect(&super::connect_options(global)).await?;
     let opts = ReadOptions {

@@ -67,6 +67,7 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
         printed: std::cell::Cell::new(false),
     };
 
+    super::check_istio_flags(&args.target.istio_namespace, args.target.revision.as_deref())?;
     let cluster = connect(&super::connect_options(global)).await?;
     let opts = ReadOptions {
         istio_namespace: args.target.istio_namespace.clone(),

@@ -24,6 +24,10 @@ use crate::style::{Role, paint};
 
 /// Runs `kubectl mtls probe` and returns the exit code.
 pub async fn run(global: &GlobalArgs, args: ProbeArgs) -> Result<i32, Error> {
+    super::check_istio_flags(&args.istio_namespace, None)?;
+    if let Some(ns) = &args.from_namespace {
+        crate::validate::namespace("--from-namespace", ns)?;
+    }
     let cluster = connect(&super::connect_options(global)).await?;
     match &args.certs {
         Some(pod) => run_certs(&cluster, pod, &args).await,
