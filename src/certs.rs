@@ -193,6 +193,19 @@ impl Expectation {
     }
 }
 
+/// Every certificate finding code and its severity (docs/probe.md lists the same; a test
+/// compares them).
+pub const CERT_CODES: &[(&str, &str)] = &[
+    ("CertNotYetValid", "error"),
+    ("CertExpired", "error"),
+    ("RotationOverdue", "warning"),
+    ("SpiffeIdMismatch", "error"),
+    ("NoSpiffeId", "error"),
+    ("ChainDoesNotVerify", "error"),
+    ("NotInMesh", "error"),
+    ("AmbientCertificatesInZtunnel", "warning"),
+];
+
 /// A problem with the certificates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CertFinding {
@@ -202,6 +215,25 @@ pub struct CertFinding {
     pub code: &'static str,
     /// One line for a person.
     pub message: String,
+}
+
+impl CertFinding {
+    /// A finding of one of [`CERT_CODES`], with that code's severity.
+    pub fn new(code: &'static str, message: String) -> CertFinding {
+        let severity = CERT_CODES
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map_or("error", |(_, s)| *s);
+        debug_assert!(
+            CERT_CODES.iter().any(|(c, _)| *c == code),
+            "{code} is not in CERT_CODES"
+        );
+        CertFinding {
+            severity,
+            code,
+            message,
+        }
+    }
 }
 
 /// The judgement of a workload's certificates at one moment.
@@ -290,29 +322,20 @@ pub fn analyse(secrets: &Secrets, expected: &Expectation, now: i64) -> Result<Ce
 
     let verification = verify_chain(&chain, &roots);
     let mut findings = Vec::new();
-    let mut add = |severity, code, message: String| {
-        findings.push(CertFinding {
-            severity,
-            code,
-            message,
-        })
-    };
+    let mut add = |code, message: String| findings.push(CertFinding::new(code, message));
     if now < leaf.not_before_unix {
         add(
-            "error",
             "CertNotYetValid",
             format!("the certificate is not valid before {}", leaf.not_before),
         );
     }
     if now >= leaf.not_after_unix {
         add(
-            "error",
             "CertExpired",
             format!("the certificate expired at {}", leaf.not_after),
         );
     } else if now > stuck_after {
         add(
-            "warning",
             "RotationOverdue",
             format!(
                 "the certificate is {:.0}% through its lifetime; Istio rotates at {:.0}% ({}): is rotation stuck?",
@@ -325,7 +348,6 @@ pub fn analyse(secrets: &Secrets, expected: &Expectation, now: i64) -> Result<Ce
     match &leaf.spiffe_id {
         Some(id) if expected.matches(id) => {}
         Some(id) => add(
-            "error",
             "SpiffeIdMismatch",
             format!(
                 "the certificate identifies {id}, but the pod runs as {}",
@@ -333,14 +355,12 @@ pub fn analyse(secrets: &Secrets, expected: &Expectation, now: i64) -> Result<Ce
             ),
         ),
         None => add(
-            "error",
             "NoSpiffeId",
             "the certificate carries no spiffe:// URI SAN".to_string(),
         ),
     }
     if let Err(e) = &verification {
         add(
-            "error",
             "ChainDoesNotVerify",
             format!("the certificate chain does not verify: {e}"),
         );

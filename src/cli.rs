@@ -91,7 +91,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub insecure_skip_tls_verify: bool,
 
-    /// Log requests to stderr (credentials redacted): -v or -v=6 logs each request, -v=7 adds headers
+    /// Log requests to stderr (credentials redacted): -v (or -v 6, -v=6, -v6) logs each request, -v 7 adds headers
     #[arg(
         short = 'v',
         long = "verbose",

@@ -197,6 +197,9 @@ fn check_names(kc: &Kubeconfig, g: &ConnectOptions, source: &KubeconfigSource) -
 pub async fn config_from_flags(
     g: &ConnectOptions,
 ) -> Result<(Config, Option<String>, Option<String>), Error> {
+    if let Some(ns) = &g.namespace {
+        crate::validate::namespace("-n/--namespace", ns)?;
+    }
     let loaded = load_kubeconfig(g.kubeconfig.as_deref())?;
     let (mut config, context, user) = match loaded {
         Some((kc, source)) => {
@@ -224,9 +227,18 @@ pub async fn config_from_flags(
         None => match Config::incluster() {
             Ok(c) => (c, None, None),
             Err(_) => {
-                return Err(Error::Kubeconfig(
-                    "no kubeconfig found: set KUBECONFIG, pass --kubeconfig, or create ~/.kube/config".into(),
-                ));
+                // Say what was looked at: "set KUBECONFIG" to someone who did is no help.
+                let listed = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty());
+                return Err(Error::Kubeconfig(match listed {
+                    Some(v) => format!(
+                        "no kubeconfig found: none of the files KUBECONFIG lists exists ({}); fix KUBECONFIG or pass --kubeconfig",
+                        v.to_string_lossy()
+                    ),
+                    None => {
+                        "no kubeconfig found: set KUBECONFIG, pass --kubeconfig, or create ~/.kube/config"
+                            .into()
+                    }
+                }));
             }
         },
     };
@@ -244,6 +256,11 @@ pub async fn config_from_flags(
         }
         config.auth_info.impersonate_groups = Some(g.as_group.clone());
     }
+    // Credentials stay off plain http:// (kubectl's rule); an exec plugin runs once, here.
+    if let Some(notice) = crate::credentials::drop_credentials_over_plain_http(&mut config, user.as_deref()) {
+        eprintln!("{notice}");
+    }
+    crate::credentials::run_exec_plugin_once(&mut config, user.as_deref())?;
     if g.insecure_skip_tls_verify {
         config.accept_invalid_certs = true;
         config.root_cert = None;
@@ -261,7 +278,7 @@ pub async fn config_from_flags(
 /// Connects to the cluster the flags and kubeconfig name. Makes no request.
 pub async fn connect(g: &ConnectOptions) -> Result<Cluster, Error> {
     let (config, context, user) = config_from_flags(g).await?;
-    let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
+    let server = crate::redact::redact_url(config.cluster_url.to_string().trim_end_matches('/'));
     let namespace = config.default_namespace.clone();
     let builder = kube::client::ClientBuilder::try_from(config)
         .map_err(|e| Error::Kubeconfig(format!("cannot set up the client: {}", chain(&e))))?;
@@ -273,7 +290,10 @@ pub async fn connect(g: &ConnectOptions) -> Result<Cluster, Error> {
         verbose: g.verbose,
     };
     let client = builder
-        .with_layer(&LogLayer { level: g.verbose })
+        .with_layer(&LogLayer {
+            level: g.verbose,
+            base: server.clone(),
+        })
         .with_layer(&retry)
         .build();
     Ok(Cluster {
@@ -287,10 +307,13 @@ pub async fn connect(g: &ConnectOptions) -> Result<Cluster, Error> {
 }
 
 /// A tower layer that logs each request to stderr when `-v` is given.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LogLayer {
     /// 0 off, 6 request lines, 7 adds headers.
     pub level: u8,
+    /// The server URL (already redacted) the request paths are relative to, printed before
+    /// them as kubectl prints whole URLs.
+    pub base: String,
 }
 
 impl<S> tower::Layer<S> for LogLayer {
@@ -299,6 +322,7 @@ impl<S> tower::Layer<S> for LogLayer {
         LogService {
             inner,
             level: self.level,
+            base: self.base.clone(),
         }
     }
 }
@@ -308,6 +332,7 @@ impl<S> tower::Layer<S> for LogLayer {
 pub struct LogService<S> {
     inner: S,
     level: u8,
+    base: String,
 }
 
 /// Renders a header value for the log, hiding credentials.
@@ -341,7 +366,13 @@ where
 
     fn call(&mut self, req: http::Request<ReqB>) -> Self::Future {
         let level = self.level;
-        let line = format!("{} {}", req.method(), req.uri());
+        let uri = req.uri().to_string();
+        let url = if uri.starts_with('/') {
+            format!("{}{uri}", self.base)
+        } else {
+            uri
+        };
+        let line = format!("{} {}", req.method(), crate::redact::redact_url(&url));
         if level >= 7 {
             for (name, value) in req.headers() {
                 let v = value.to_str().unwrap_or("<binary>");

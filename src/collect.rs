@@ -27,6 +27,31 @@ pub struct Gap {
     pub effect: String,
 }
 
+impl Gap {
+    fn covers(&self, resource: &str, namespace: &str) -> bool {
+        self.what == format!("{resource} cluster-wide")
+            || self.what == format!("{resource} {}", scope_words(Some(namespace)))
+    }
+
+    /// Whether this gap hides the pods of `namespace` (membership and counts unknown there).
+    pub fn hides_pods_of(&self, namespace: &str) -> bool {
+        self.covers("pods", namespace)
+    }
+
+    /// Whether this gap hides PeerAuthentications that decide modes in `namespace` (its own,
+    /// or the root namespace's mesh-wide ones).
+    pub fn hides_policies_of(&self, namespace: &str, root: &str) -> bool {
+        self.covers("peerauthentications", namespace) || self.covers("peerauthentications", root)
+    }
+
+    /// Whether this gap hides something a server-side mode depends on (pods or
+    /// PeerAuthentications); DestinationRules, Services and namespace labels do not decide what
+    /// a server accepts.
+    pub fn hides_enforcement(&self) -> bool {
+        self.what.starts_with("pods ") || self.what.starts_with("peerauthentications ")
+    }
+}
+
 impl std::fmt::Display for Gap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

@@ -172,7 +172,8 @@ fn transport_reason(text: &str) -> String {
 
 /// Prints a runtime error as one `error:` line and returns its exit code.
 pub fn report(err: &Error) -> i32 {
-    let msg = err.to_string();
+    // Server messages and transport errors may quote URLs: never print their credentials.
+    let msg = crate::redact::redact_text(&err.to_string());
     eprintln!("error: {}", one_line(&msg));
     err.exit_code()
 }
@@ -208,10 +209,61 @@ pub fn report_usage(err: clap::Error, name: &str) -> i32 {
             };
             let first = first.strip_prefix("error: ").unwrap_or(first);
             let path = usage_path(&rendered).unwrap_or_else(|| name.to_string());
-            eprintln!("error: {}; see '{path} --help'", first.trim_end_matches('.'));
+            eprintln!(
+                "error: {}{}; see '{path} --help'",
+                first.trim_end_matches('.'),
+                suggestion(&err)
+            );
             2
         }
     }
+}
+
+/// clap's "did you mean" (a similar subcommand, flag or value), as `; did you mean 'status'?`.
+fn suggestion(err: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let names: Vec<String> = [
+        ContextKind::SuggestedSubcommand,
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedValue,
+    ]
+    .into_iter()
+    .filter_map(|k| err.get(k))
+    .flat_map(|v| match v {
+        ContextValue::String(s) => vec![s.clone()],
+        ContextValue::Strings(v) => v.clone(),
+        _ => Vec::new(),
+    })
+    .map(|s| format!("'{s}'"))
+    .collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" (did you mean {}?)", names.join(" or "))
+    }
+}
+
+/// The command path the arguments select (`kubectl mtls enable`): the subcommand words among
+/// them, so a usage error points to that subcommand's own `--help` even when clap's message
+/// has no `Usage:` line.
+pub fn command_path(name: &str, cmd: &clap::Command, args: &[std::ffi::OsString]) -> String {
+    let mut path = name.to_string();
+    let mut cur = cmd;
+    for arg in args.iter().skip(1) {
+        let Some(word) = arg.to_str() else { continue };
+        if word == "--" {
+            break;
+        }
+        if word.starts_with('-') {
+            continue;
+        }
+        if let Some(sub) = cur.find_subcommand(word) {
+            path.push(' ');
+            path.push_str(sub.get_name());
+            cur = sub;
+        }
+    }
+    path
 }
 
 /// The command path from clap's `Usage:` line (`kubectl mtls status`), so the hint names the

@@ -51,6 +51,15 @@ fn bad_or_missing_kubeconfig_files_are_named() {
     let run = plugin_env(&lab, &["status"], &[]);
     let line = one_error_line(&run);
     assert!(line.contains("no kubeconfig found"), "{line}");
+    // KUBECONFIG set to files that do not exist: it says so instead of "set KUBECONFIG"
+    let run = plugin_env(&lab, &["status"], &[("KUBECONFIG", missing.as_os_str())]);
+    let line = one_error_line(&run);
+    assert!(
+        line.contains("no kubeconfig found: none of the files KUBECONFIG lists exists (")
+            && line.contains("missing")
+            && !line.contains("set KUBECONFIG"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -60,7 +69,7 @@ fn an_unreachable_server_says_so() {
     let url = lab.server.url().to_string();
     // a port nothing listens on
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://{}", closed.local_addr().unwrap());
+    let dead = format!("https://{}", closed.local_addr().unwrap());
     drop(closed);
     let path = lab.dir.path().join("dead");
     std::fs::write(&path, text.replace(&url, &dead)).unwrap();
@@ -150,7 +159,7 @@ fn verbose_logs_requests_to_stderr_without_credentials() {
     assert!(
         run.stderr
             .lines()
-            .any(|l| l.starts_with("I GET /apis ") && l.contains("200 OK")),
+            .any(|l| l.starts_with(&format!("I GET {}/apis ", lab.server.url())) && l.contains("200 OK")),
         "{}",
         run.stderr
     );

@@ -215,12 +215,26 @@ spec: {mtls: {mode: PERMISSIVE}}
 fn a_conflict_names_the_other_manager_and_force_conflicts_takes_over() {
     let lab = Lab::start(Scenario::lab());
     lab.put_yaml(GITOPS_OWNED);
-    // The client dry run predicts the conflict from managedFields.
+    // The client dry run predicts the conflict from managedFields: the same verdict and exit
+    // code as the real run.
     let dry = lab.plugin(&["enable", "istioinaction", "--strict", "--dry-run"]);
+    assert_eq!(dry.code, 1, "{}", dry.stderr);
+    let last = dry.stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with("error: peerauthentication.security.istio.io/default: the fields to change are managed by \"argocd-controller\" (Apply failed with 1 conflict: conflict with \"argocd-controller\": .spec.mtls.mode)"),
+        "{last}"
+    );
+    let dry = lab.plugin(&[
+        "enable",
+        "istioinaction",
+        "--strict",
+        "--dry-run",
+        "--force-conflicts",
+    ]);
     assert_eq!(dry.code, 0, "{}", dry.stderr);
     assert!(
         dry.stderr
-            .contains("warning: .spec.mtls.mode is managed by \"argocd-controller\""),
+            .contains("warning: .spec.mtls.mode is managed by \"argocd-controller\": --force-conflicts will take it over"),
         "{}",
         dry.stderr
     );
@@ -531,13 +545,24 @@ fn a_forbidden_cluster_wide_pod_read_is_said() {
                 .allow(Rule::new(&["patch"], &["peerauthentications"]).in_namespaces(&["istioinaction"])),
         ),
     );
+    // Unknown is never "yes": without the reads the review needs, it refuses.
     let run = lab.plugin_as("ops", &["enable", "istioinaction", "--strict"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
-        run.stderr.contains("warning: cannot list pods cluster-wide (")
+        run.stderr.contains("error: refusing to change peerauthentication.security.istio.io/default: the review could not list pods cluster-wide: ")
             && run
                 .stderr
                 .contains("plaintext clients outside the mesh in other namespaces were not checked"),
+        "{}",
+        run.stderr
+    );
+    assert!(policy(&lab, "istioinaction", "default").is_none());
+    // --force writes, saying what it overrode.
+    let run = lab.plugin_as("ops", &["enable", "istioinaction", "--strict", "--force"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("warning: --force: writing despite: the review could not list pods cluster-wide"),
         "{}",
         run.stderr
     );
@@ -654,8 +679,11 @@ fn bad_input_is_refused_before_any_request() {
     );
 }
 
+/// The workshop's own path: policies made with kubectl (client-side apply, create, edit...)
+/// are taken over without --force-conflicts, as `kubectl apply --server-side` does, and every
+/// dry-run mode predicts the real run.
 #[test]
-fn a_policy_written_by_kubectl_apply_conflicts_too() {
+fn a_policy_written_by_kubectl_is_taken_over_and_said_so() {
     let lab = Lab::start(Scenario::lab());
     let file = lab.dir.path().join("pa.yaml");
     std::fs::write(
@@ -663,24 +691,34 @@ fn a_policy_written_by_kubectl_apply_conflicts_too() {
         "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istioinaction}\nspec: {mtls: {mode: PERMISSIVE}}\n",
     )
     .unwrap();
-    if !have_kubectl("a_policy_written_by_kubectl_apply_conflicts_too") {
+    if !have_kubectl("a_policy_written_by_kubectl_is_taken_over_and_said_so") {
         return;
     }
     let applied = lab.kubectl(&["apply", "-f", file.to_str().unwrap()]);
     assert_eq!(applied.code, 0, "{}", applied.stderr);
-    let run = lab.plugin(&["enable", "istioinaction", "--strict"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("managed by \"kubectl-client-side-apply\""),
-        "{}",
-        run.stderr
-    );
-    let forced = lab.plugin(&["enable", "istioinaction", "--strict", "--force-conflicts"]);
-    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    let note = "note: took over spec.mtls.mode from kubectl-client-side-apply";
+    for dry in ["--dry-run=client", "--dry-run=server"] {
+        let run = lab.plugin(&["enable", "istioinaction", "--strict", dry]);
+        assert_eq!(run.code, 0, "{dry}: {}", run.stderr);
+        assert!(run.stderr.contains(note), "{dry}: {}", run.stderr);
+        assert!(
+            run.stdout.contains("-    mode: PERMISSIVE"),
+            "{dry} shows the diff: {}",
+            run.stdout
+        );
+        assert!(!run.stderr.contains("error:"), "{dry}: {}", run.stderr);
+    }
     assert_eq!(
         policy(&lab, "istioinaction", "default").unwrap()["spec"]["mtls"]["mode"],
-        "STRICT"
+        "PERMISSIVE",
+        "dry runs write nothing"
     );
+    let run = lab.plugin(&["enable", "istioinaction", "--strict"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains(note), "{}", run.stderr);
+    let pa = policy(&lab, "istioinaction", "default").unwrap();
+    assert_eq!(pa["spec"]["mtls"]["mode"], "STRICT");
+    assert!(managers(&pa).contains(&"kubectl-mtls".to_string()), "{pa:#}");
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! every `needs` names an existing job and the job graph has no cycle;
 //! `ci.yml` runs `bash .ci/run` with CI=true on stable Rust with rustfmt and
 //! clippy, after fetching the Istio reference data whose pinned sha256 sums
-//! must match the reference copies; `release.yml` runs on `v*` tags, builds
+//! must match the reference copies, and builds every target and runs the unit tests on macOS
+//! and Windows runners; `release.yml` runs on `v*` tags, builds
 //! the six krew targets, packs them with krew/package.sh, verifies sha256
 //! checksums before publishing the GitHub release, and only then runs
 //! krew-release-bot with krew/.krew.yaml.
@@ -300,6 +301,55 @@ fn ci_runs_ci_run_with_ci_true_on_stable_rust() {
         assert!(
             components.split(',').any(|c| c.trim() == component),
             "rule \"dtolnay/rust-toolchain stable with rustfmt, clippy\": components = {components:?}"
+        );
+    }
+}
+
+/// The release builds for macOS and Windows: ci.yml builds every target (tests included) and
+/// runs the unit tests there on each push, so a Unix-only API is caught before a tag.
+#[test]
+fn ci_builds_and_tests_on_macos_and_windows() {
+    let ci = workflow("ci.yml");
+    let jobs = jobs(&ci);
+    let mut covered = BTreeSet::new();
+    for (name, job) in &jobs {
+        let runs_on = job.get("runs-on").and_then(Value::as_str).unwrap_or("");
+        let oses: Vec<String> = if runs_on.contains("matrix.os") {
+            job.pointer("/strategy/matrix/os")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default()
+        } else {
+            vec![runs_on.to_string()]
+        };
+        let steps = steps(job);
+        let build = steps.iter().position(|s| {
+            let r = run_of(s);
+            r.contains("cargo build") && r.contains("--workspace") && r.contains("--all-targets")
+        });
+        let test = steps.iter().position(|s| run_of(s).contains("cargo test"));
+        let toolchain = steps
+            .iter()
+            .position(|s| uses_of(s) == "dtolnay/rust-toolchain@stable");
+        let checkout = steps
+            .iter()
+            .position(|s| uses_of(s).starts_with("actions/checkout@"));
+        let (Some(b), Some(t), Some(tc), Some(co)) = (build, test, toolchain, checkout) else {
+            continue;
+        };
+        assert!(
+            co < tc && tc < b && b < t,
+            "rule \"checkout, install rust, build, then test\": job {name}"
+        );
+        covered.extend(
+            oses.into_iter()
+                .filter(|o| o.starts_with("macos") || o.starts_with("windows")),
+        );
+    }
+    for family in ["macos", "windows"] {
+        assert!(
+            covered.iter().any(|o| o.starts_with(family)),
+            "rule \"ci.yml builds and tests on macOS and Windows\": no {family} runner builds all targets and tests ({covered:?})"
         );
     }
 }

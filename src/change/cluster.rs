@@ -78,6 +78,32 @@ pub enum ApplyResult {
     Conflict(Box<kube::core::Status>),
 }
 
+/// Server-side apply that takes over fields held only by kubectl's own managers (without
+/// `force`, a conflict with them is retried forced, as `kubectl apply --server-side` migrates
+/// client-side-apply ownership); a conflict naming any other manager stays a conflict. Returns
+/// the result and the `(manager, field)` pairs taken over.
+pub async fn apply_over_kubectl(
+    cluster: &Cluster,
+    ar: &ApiResource,
+    body: &Value,
+    manager: &str,
+    force: bool,
+    dry_run: bool,
+) -> Result<(ApplyResult, Vec<(String, String)>), Error> {
+    match apply(cluster, ar, body, manager, force, dry_run).await? {
+        ApplyResult::Conflict(status) => {
+            let fields = super::object::conflict_fields(&status);
+            if !fields.is_empty() && fields.iter().all(|(m, _)| super::object::is_kubectl_manager(m)) {
+                let result = apply(cluster, ar, body, manager, true, dry_run).await?;
+                Ok((result, fields))
+            } else {
+                Ok((ApplyResult::Conflict(status), Vec::new()))
+            }
+        }
+        ok => Ok((ok, Vec::new())),
+    }
+}
+
 /// Server-side apply (`dry_run`: `dryRun=All`, nothing persisted).
 pub async fn apply(
     cluster: &Cluster,

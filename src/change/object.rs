@@ -245,6 +245,81 @@ pub fn conflict_managers(status: &kube::core::Status) -> Vec<String> {
     out
 }
 
+/// kubectl's own field managers (`kubectl apply`, `create`, `edit`, `patch`, `replace`). Their
+/// fields are taken over without `--force-conflicts`, as `kubectl apply --server-side` migrates
+/// client-side-apply ownership: the workshop makes its policies with kubectl, and nothing sets
+/// those fields back.
+pub const KUBECTL_MANAGERS: &[&str] = &[
+    "kubectl",
+    "kubectl-client-side-apply",
+    "kubectl-create",
+    "kubectl-edit",
+    "kubectl-patch",
+    "kubectl-replace",
+];
+
+/// Whether `manager` is one of [`KUBECTL_MANAGERS`].
+pub fn is_kubectl_manager(manager: &str) -> bool {
+    KUBECTL_MANAGERS.contains(&manager)
+}
+
+/// The `(manager, field)` pairs of a 409 apply conflict (the causes' fields; the message's
+/// managers when the causes name no field).
+pub fn conflict_fields(status: &kube::core::Status) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(d) = &status.details {
+        for c in &d.causes {
+            let mut managers = conflict_managers(&kube::core::Status::failure(&c.message, ""));
+            if let Some(m) = managers.pop() {
+                out.push((m, c.field.clone()));
+            }
+        }
+    }
+    if out.is_empty() {
+        out = conflict_managers(status)
+            .into_iter()
+            .map(|m| (m, String::new()))
+            .collect();
+    }
+    out
+}
+
+/// The note for fields taken over from kubectl's managers.
+pub fn takeover_note(taken: &[(String, String)]) -> String {
+    let parts: Vec<String> = taken
+        .iter()
+        .map(|(m, f)| {
+            let field = f.trim_start_matches('.');
+            if field.is_empty() {
+                format!("fields from {m}")
+            } else {
+                format!("{field} from {m}")
+            }
+        })
+        .collect();
+    format!(
+        "took over {} (kubectl's own field manager, as kubectl apply --server-side does)",
+        parts.join(", ")
+    )
+}
+
+/// The error for conflicts with managers that are not kubectl's: names them and suggests
+/// `--force-conflicts`.
+pub fn conflict_error_for(managers: &[String], detail: &str, object: &str) -> Error {
+    let who = if managers.is_empty() {
+        "another field manager".to_string()
+    } else {
+        managers
+            .iter()
+            .map(|m| format!("\"{m}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Error::Other(format!(
+        "{object}: the fields to change are managed by {who} ({detail}); nothing was written. If {who} should no longer own them, re-run with --force-conflicts (a GitOps tool may set them back: change the source it applies instead)"
+    ))
+}
+
 /// The error for an apply conflict: names the managers and suggests `--force-conflicts`.
 pub fn conflict_error(status: &kube::core::Status, object: &str) -> Error {
     let managers = conflict_managers(status);

@@ -136,6 +136,7 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
         }
     };
     let external = external_diff_command()?;
+    super::check_istio_flags(&t.istio_namespace, t.revision.as_deref())?;
 
     let cluster = connect(&super::connect_options(global)).await?;
     let opts = ReadOptions {
@@ -315,14 +316,9 @@ fn external_diff_command() -> Result<Option<(String, Vec<String>)>, Error> {
 }
 
 fn temp_dir(prefix: &str) -> Result<PathBuf, Error> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Error::Other(format!("cannot create {}: {e}", dir.display())))?;
-    Ok(dir)
+    // The files hold cluster objects: a folder of the user's own (0700).
+    crate::credentials::private_temp_dir(prefix)
+        .map_err(|e| Error::Other(format!("cannot create a temp folder {prefix}: {e}")))
 }
 
 fn write_file(dir: &Path, name: &str, v: &Value) -> Result<(), Error> {

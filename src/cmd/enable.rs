@@ -67,6 +67,7 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
         printed: std::cell::Cell::new(false),
     };
 
+    super::check_istio_flags(&args.target.istio_namespace, args.target.revision.as_deref())?;
     let cluster = connect(&super::connect_options(global)).await?;
     let opts = ReadOptions {
         istio_namespace: args.target.istio_namespace.clone(),
@@ -89,7 +90,7 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
     // What the apply will give: the API server's answer for a server dry run (its defaults and
     // validation included; a conflict or a rejection stops here), else the client-side merge.
     let server_answer = match dry {
-        DryRun::Server => match change::apply(
+        DryRun::Server => match change::apply_over_kubectl(
             &cluster,
             &prepared.ar,
             &prepared.body,
@@ -99,8 +100,13 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
         )
         .await?
         {
-            ApplyResult::Ok(v) => Some(v),
-            ApplyResult::Conflict(status) => return Err(change::conflict_error(&status, &object)),
+            (ApplyResult::Ok(v), taken) => {
+                if !taken.is_empty() {
+                    eprintln!("note: {} (dry run)", change::takeover_note(&taken));
+                }
+                Some(v)
+            }
+            (ApplyResult::Conflict(status), _) => return Err(change::conflict_error(&status, &object)),
         },
         _ => None,
     };
@@ -117,7 +123,29 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
     } else {
         Outside::NotChecked
     };
-    let review = change::review(&read.snapshot, &req, changed, &effect.effects, &outside);
+    let mut review = change::review(&read.snapshot, &req, changed, &effect.effects, &outside);
+    // Unknown is never "yes": a review that could not read what it checks does not pass.
+    let mut unread: Vec<String> = read
+        .gaps
+        .iter()
+        .map(|g| {
+            format!(
+                "the review could not read {}: {} ({})",
+                g.what, g.reason, g.effect
+            )
+        })
+        .collect();
+    if let Outside::Forbidden(msg) = &outside {
+        unread.push(format!(
+            "the review could not list pods cluster-wide: {msg} (plaintext clients outside the mesh in other namespaces were not checked)"
+        ));
+        review
+            .warnings
+            .retain(|w| !w.starts_with("cannot list pods cluster-wide"));
+    }
+    if outcome != Outcome::Unchanged {
+        review.refusals.extend(unread);
+    }
 
     // Show the change.
     out.section(&render::diff::object_diff(
@@ -149,14 +177,33 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
 
     let result = match dry {
         DryRun::Client => {
+            // Predict the real run's verdict: kubectl's own managers are taken over, any other
+            // manager stops the write unless --force-conflicts.
             if let Some(live) = &prepared.live {
-                for (m, field) in change::predicted_conflicts(live, &prepared.body, manager) {
-                    let hint = if args.force_conflicts {
-                        "--force-conflicts will take it over"
-                    } else {
-                        "the write will stop with a conflict unless --force-conflicts is given"
-                    };
-                    eprintln!("warning: {field} is managed by \"{m}\": {hint}");
+                let predicted = change::predicted_conflicts(live, &prepared.body, manager);
+                let (kubectl, others): (Vec<_>, Vec<_>) = predicted
+                    .into_iter()
+                    .partition(|(m, _)| change::is_kubectl_manager(m));
+                if !others.is_empty() && !args.force_conflicts {
+                    let mut managers: Vec<String> = others.iter().map(|(m, _)| m.clone()).collect();
+                    managers.dedup();
+                    let n = others.len();
+                    let detail = format!(
+                        "Apply failed with {n} conflict{}: {}",
+                        if n == 1 { "" } else { "s" },
+                        others
+                            .iter()
+                            .map(|(m, f)| format!("conflict with \"{m}\": {f}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    return Err(change::conflict_error_for(&managers, &detail, &object));
+                }
+                for (m, field) in &others {
+                    eprintln!("warning: {field} is managed by \"{m}\": --force-conflicts will take it over");
+                }
+                if !kubectl.is_empty() {
+                    eprintln!("note: {} (dry run)", change::takeover_note(&kubectl));
                 }
             }
             if args.output.is_none() {
@@ -178,7 +225,7 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
         }
         DryRun::None if outcome == Outcome::Unchanged => prepared.live.clone().unwrap_or(preview),
         DryRun::None => {
-            match change::apply(
+            match change::apply_over_kubectl(
                 &cluster,
                 &prepared.ar,
                 &prepared.body,
@@ -188,8 +235,13 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
             )
             .await?
             {
-                ApplyResult::Ok(v) => v,
-                ApplyResult::Conflict(status) => return Err(change::conflict_error(&status, &object)),
+                (ApplyResult::Ok(v), taken) => {
+                    if !taken.is_empty() {
+                        eprintln!("note: {}", change::takeover_note(&taken));
+                    }
+                    v
+                }
+                (ApplyResult::Conflict(status), _) => return Err(change::conflict_error(&status, &object)),
             }
         }
     };

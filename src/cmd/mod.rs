@@ -27,6 +27,16 @@ pub async fn dispatch(cli: Cli) -> Result<i32, Error> {
 }
 
 /// The connection options the global flags ask for (the only place clap's flags become them).
+/// Checks the names that select the mesh config before any request: `--istio-namespace` and
+/// `--revision` end up in request paths.
+pub fn check_istio_flags(istio_namespace: &str, revision: Option<&str>) -> Result<(), Error> {
+    crate::validate::namespace("--istio-namespace", istio_namespace)?;
+    if let Some(r) = revision {
+        crate::validate::revision(r)?;
+    }
+    Ok(())
+}
+
 pub fn connect_options(g: &GlobalArgs) -> ConnectOptions {
     ConnectOptions {
         kubeconfig: g.kubeconfig.clone(),

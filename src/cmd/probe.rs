@@ -24,6 +24,10 @@ use crate::style::{Role, paint};
 
 /// Runs `kubectl mtls probe` and returns the exit code.
 pub async fn run(global: &GlobalArgs, args: ProbeArgs) -> Result<i32, Error> {
+    super::check_istio_flags(&args.istio_namespace, None)?;
+    if let Some(ns) = &args.from_namespace {
+        crate::validate::namespace("--from-namespace", ns)?;
+    }
     let cluster = connect(&super::connect_options(global)).await?;
     match &args.certs {
         Some(pod) => run_certs(&cluster, pod, &args).await,
@@ -183,20 +187,18 @@ async fn run_certs(cluster: &Cluster, raw: &str, args: &ProbeArgs) -> Result<i32
         notes,
     };
     match mesh {
-        Membership::None => report.findings.push(CertFinding {
-            severity: "error",
-            code: "NotInMesh",
-            message: format!(
+        Membership::None => report.findings.push(CertFinding::new(
+            "NotInMesh",
+            format!(
                 "pod {ns}/{name} has no sidecar and is not captured by ambient: it is not in the mesh and has no workload certificate"
             ),
-        }),
-        Membership::Ambient => report.findings.push(CertFinding {
-            severity: "warning",
-            code: "AmbientCertificatesInZtunnel",
-            message: format!(
+        )),
+        Membership::Ambient => report.findings.push(CertFinding::new(
+            "AmbientCertificatesInZtunnel",
+            format!(
                 "pod {ns}/{name} is in ambient mode: its certificate lives in the ztunnel on its node (istioctl ztunnel-config certificates)"
             ),
-        }),
+        )),
         Membership::Sidecar | Membership::NativeSidecar => {
             let argv: Vec<String> = ["pilot-agent", "request", "GET", "config_dump?mask=dynamic_active_secrets"]
                 .map(str::to_string)

@@ -31,6 +31,7 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<i32, Error> {
             "a namespace cannot be given together with -A/--all-namespaces".into(),
         ));
     }
+    super::check_istio_flags(&args.istio_namespace, args.revision.as_deref())?;
     let cluster = connect(&super::connect_options(global)).await?;
     let scope = if args.all_namespaces {
         Scope::All

@@ -151,30 +151,32 @@ pub async fn with_created_clients(
         }
         probe_all(cluster, args, target, &clients).await
     };
-    let interrupted = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+    let interrupted = interrupted();
     let outcome = tokio::select! {
         r = work => Some(r),
         _ = interrupted => None,
     };
     // Always delete, whatever happened.
     let mut leftovers = Vec::new();
+    let mut left_names = Vec::new();
     for n in &names {
         match api.delete(n, &DeleteParams::default().grace_period(0)).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => leftovers.push(format!("{n}: {}", cluster.err(e))),
+            Err(e) => {
+                leftovers.push(format!("{n}: {}", cluster.err(e)));
+                left_names.push(n.as_str());
+            }
         }
     }
     if leftovers.is_empty() {
         eprintln!("deleted client pods {ns}/{} and {ns}/{}", names[0], names[1]);
     } else {
+        // The exact pods: a label would also delete another run's clients.
         eprintln!(
-            "warning: could not delete client pods ({}); delete them with: kubectl delete pod -n {ns} -l {CREATED_LABEL}=true",
-            leftovers.join("; ")
+            "warning: could not delete client pods ({}); delete them with: kubectl delete pod -n {ns} {}",
+            leftovers.join("; "),
+            left_names.join(" ")
         );
     }
     match outcome {
@@ -184,5 +186,43 @@ pub async fn with_created_clients(
         }
         Some(Err(e)) => Err(e),
         Some(Ok(results)) => Ok(Some(results)),
+    }
+}
+
+/// Resolves when the run is interrupted: Ctrl-C, and on Unix SIGTERM (`timeout`, CI
+/// cancellation) and SIGHUP (a closed terminal); on Windows Ctrl-C and Ctrl-Break. Each leads
+/// to the same cleanup.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+        else {
+            // Without the handlers, Ctrl-C still cleans up.
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => if r.is_err() { std::future::pending::<()>().await },
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+    }
+    #[cfg(windows)]
+    {
+        let Ok(mut brk) = tokio::signal::windows::ctrl_break() else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => if r.is_err() { std::future::pending::<()>().await },
+            _ = brk.recv() => {}
+        }
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }

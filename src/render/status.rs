@@ -26,7 +26,7 @@ pub struct StatusReport {
     /// Istio's root namespace (mesh-wide policies live there).
     pub root_namespace: String,
     /// The mesh-wide default every namespace starts from.
-    pub mesh: ModeReport,
+    pub mesh: MeshReport,
     /// One entry per namespace in scope, sorted by name.
     pub namespaces: Vec<NamespaceReport>,
     /// One entry per workload in scope, sorted by namespace, kind, name.
@@ -42,6 +42,19 @@ pub struct StatusReport {
     pub warnings: Vec<String>,
     /// What the answer does not cover yet.
     pub notes: Vec<String>,
+}
+
+/// The mesh-wide default; every field null when the root namespace's PeerAuthentications
+/// could not be read (unknown is not Istio's default).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeshReport {
+    /// STRICT, PERMISSIVE or DISABLE; null when unknown.
+    pub mode: Option<Mode>,
+    /// The mesh-wide policy as `namespace/name`, or null (Istio's default, or unknown).
+    pub policy: Option<String>,
+    /// `default` or `mesh`; null when unknown.
+    pub level: Option<&'static str>,
 }
 
 /// A mode and where it comes from.
@@ -90,10 +103,10 @@ pub struct NamespaceReport {
     pub policy: Option<String>,
     /// Level of the deciding policy.
     pub level: &'static str,
-    /// Pods in scope.
-    pub pods: usize,
-    /// Pods with a sidecar or ambient redirection.
-    pub meshed_pods: usize,
+    /// Pods in scope; null when they could not be read (RBAC).
+    pub pods: Option<usize>,
+    /// Pods with a sidecar or ambient redirection; null when the pods could not be read.
+    pub meshed_pods: Option<usize>,
     /// Workload policies in force in the namespace (`namespace/name`).
     pub workload_overrides: Vec<String>,
     /// true, false, or null when the namespace has no pods.
@@ -162,7 +175,12 @@ impl From<&Finding> for FindingReport {
 pub struct RequireReport {
     /// The required mode.
     pub mode: Mode,
-    /// Whether everything selected satisfies it.
+    /// Whether everything the verdict depends on could be read (false: RBAC hid pods or
+    /// PeerAuthentications in scope, see `unverified`); an unverified check is not satisfied.
+    pub verified: bool,
+    /// What could not be read (`pods in namespace "x"`), when not verified.
+    pub unverified: Vec<String>,
+    /// Whether everything selected satisfies it (false when not verified).
     pub satisfied: bool,
     /// What does not.
     pub violations: Vec<ViolationReport>,
@@ -202,9 +220,12 @@ impl From<&Violation> for ViolationReport {
     }
 }
 
-fn namespace_report(v: &NamespaceView, root: &str) -> NamespaceReport {
+fn namespace_report(v: &NamespaceView, root: &str, gaps: &[Gap]) -> NamespaceReport {
     let m = ModeReport::from(&v.mode);
+    // Pods that could not be read are unknown, not zero.
+    let pods_known = !gaps.iter().any(|g| g.hides_pods_of(&v.name));
     let (ready, reasons) = match &v.strict_ready {
+        _ if !pods_known => (None, Vec::new()),
         StrictReady::NoPods => (None, Vec::new()),
         StrictReady::Yes => (Some(true), Vec::new()),
         StrictReady::No { reasons } => (Some(false), reasons.clone()),
@@ -215,8 +236,8 @@ fn namespace_report(v: &NamespaceView, root: &str) -> NamespaceReport {
         mode: m.mode,
         policy: m.policy,
         level: m.level,
-        pods: v.pods,
-        meshed_pods: v.meshed_pods,
+        pods: pods_known.then_some(v.pods),
+        meshed_pods: pods_known.then_some(v.meshed_pods),
         workload_overrides: v.workload_overrides.iter().map(|k| k.to_string()).collect(),
         strict_ready: ready,
         strict_ready_reasons: reasons,
@@ -292,11 +313,12 @@ pub fn build(
     require: Option<(Mode, Vec<Violation>)>,
 ) -> StatusReport {
     let root = analysis.root_namespace.clone();
+    let mesh_known = !gaps.iter().any(|g| g.hides_policies_of(&root, &root));
     let namespaces = analysis
         .namespaces
         .iter()
         .filter(|n| scope.contains(&n.name))
-        .map(|n| namespace_report(n, &root))
+        .map(|n| namespace_report(n, &root, &gaps))
         .collect();
     let workloads = analysis
         .workloads
@@ -315,9 +337,18 @@ pub fn build(
             .filter(|v| scope.contains(&v.workload.namespace))
             .map(ViolationReport::from)
             .collect();
+        // Unknown is never "yes": a gap that hides pods or policies in scope leaves the
+        // verdict unverified.
+        let unverified: Vec<String> = gaps
+            .iter()
+            .filter(|g| g.hides_enforcement())
+            .map(|g| g.what.clone())
+            .collect();
         RequireReport {
             mode,
-            satisfied: violations.is_empty(),
+            verified: unverified.is_empty(),
+            satisfied: unverified.is_empty() && violations.is_empty(),
+            unverified,
             violations,
         }
     });
@@ -325,7 +356,20 @@ pub fn build(
         api_version: API_VERSION,
         kind: "MtlsStatus",
         root_namespace: root,
-        mesh: ModeReport::from(mesh),
+        mesh: if mesh_known {
+            let m = ModeReport::from(mesh);
+            MeshReport {
+                mode: Some(m.mode),
+                policy: m.policy,
+                level: Some(m.level),
+            }
+        } else {
+            MeshReport {
+                mode: None,
+                policy: None,
+                level: None,
+            }
+        },
         namespaces,
         workloads,
         findings,
@@ -357,17 +401,25 @@ fn policy_cell(policy: &Option<String>, level: &str) -> String {
 /// The default table: the mesh-wide line, one row per namespace, then findings.
 pub fn render_table(report: &StatusReport, workloads: bool) -> String {
     let mut out = String::new();
-    let mesh_source = match &report.mesh.policy {
-        Some(p) => format!("set by {p}"),
-        None => format!(
-            "Istio's default: no mesh-wide policy in {}",
+    match (report.mesh.mode, &report.mesh.policy) {
+        (None, _) => out.push_str(&format!(
+            "Mesh-wide default: ? (the PeerAuthentications of {} could not be read)\n\n",
             report.root_namespace
-        ),
-    };
-    out.push_str(&format!(
-        "Mesh-wide default: {} ({mesh_source})\n\n",
-        crate::style::paint(report.mesh.mode.as_str(), mode_role(report.mesh.mode.as_str()))
-    ));
+        )),
+        (Some(mode), policy) => {
+            let source = match policy {
+                Some(p) => format!("set by {p}"),
+                None => format!(
+                    "Istio's default: no mesh-wide policy in {}",
+                    report.root_namespace
+                ),
+            };
+            out.push_str(&format!(
+                "Mesh-wide default: {} ({source})\n\n",
+                crate::style::paint(mode.as_str(), mode_role(mode.as_str()))
+            ));
+        }
+    }
 
     if report.namespaces.is_empty() {
         out.push_str("No namespaces in scope.\n");
@@ -387,6 +439,7 @@ pub fn render_table(report: &StatusReport, workloads: bool) -> String {
                 n.name.clone()
             };
             let ready = match n.strict_ready {
+                None if n.pods.is_none() => Cell::from("?"),
                 None => Cell::from("-"),
                 Some(true) => Cell::styled("yes", Role::Good),
                 Some(false) => Cell::styled(
@@ -409,7 +462,11 @@ pub fn render_table(report: &StatusReport, workloads: bool) -> String {
                 name.into(),
                 Cell::styled(n.mode.as_str(), mode_role(n.mode.as_str())),
                 policy_cell(&n.policy, n.level).into(),
-                format!("{}/{}", n.meshed_pods, n.pods).into(),
+                match (n.meshed_pods, n.pods) {
+                    (Some(meshed), Some(pods)) => format!("{meshed}/{pods}"),
+                    _ => "?".to_string(),
+                }
+                .into(),
                 overrides.into(),
                 ready,
             ]);
@@ -504,9 +561,24 @@ pub fn render_table(report: &StatusReport, workloads: bool) -> String {
 
 /// The `--require` verdict for people.
 pub fn render_require(r: &RequireReport) -> String {
+    if !r.verified {
+        let mut out = format!(
+            "require {}: cannot be verified: could not read {}\n",
+            r.mode,
+            r.unverified.join(", ")
+        );
+        if !r.violations.is_empty() {
+            out.push_str(&render_violations(r));
+        }
+        return out;
+    }
     if r.satisfied {
         return format!("require {}: satisfied\n", r.mode);
     }
+    render_violations(r)
+}
+
+fn render_violations(r: &RequireReport) -> String {
     let mut out = format!(
         "require {}: {} workload(s)/port(s) resolve weaker:\n",
         r.mode,

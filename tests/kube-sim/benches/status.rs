@@ -17,7 +17,6 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
 use kube_sim::{Scenario, SimServer};
-use nix::sys::resource::{UsageWho, getrusage};
 
 /// Runs argv, waits, prints `<exit code> <max rss KiB>` on stdout.
 fn measure(argv: &[String]) -> ExitCode {
@@ -27,9 +26,26 @@ fn measure(argv: &[String]) -> ExitCode {
         .stderr(Stdio::inherit())
         .status()
         .expect("run the measured command");
-    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
-    println!("{} {}", status.code().unwrap_or(-1), usage.max_rss());
+    println!("{} {}", status.code().unwrap_or(-1), children_max_rss_kib());
     ExitCode::SUCCESS
+}
+
+/// Peak RSS of the waited-for children in KiB (Linux; macOS reports bytes: divided here).
+#[cfg(unix)]
+fn children_max_rss_kib() -> i64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let rss = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage").max_rss();
+    if cfg!(target_os = "macos") {
+        rss / 1024
+    } else {
+        rss
+    }
+}
+
+/// No getrusage off Unix: the memory figure is unknown (0 is never printed for unknown).
+#[cfg(not(unix))]
+fn children_max_rss_kib() -> &'static str {
+    "?"
 }
 
 fn arg(args: &[String], name: &str, default: usize) -> usize {

@@ -1,6 +1,6 @@
 //! # kube-sim: an in-memory Kubernetes API server for tests
 //!
-//! `kube-sim` speaks the real Kubernetes API over plain HTTP on
+//! `kube-sim` speaks the real Kubernetes API over HTTPS (or plain HTTP) on
 //! `127.0.0.1`, well enough that the real `kubectl` (1.32) and kube-rs 5 work
 //! against it: discovery (legacy and aggregated), get/list (label and field
 //! selectors, `limit`/`continue` paging), watch (also watch-list), create,
@@ -41,7 +41,8 @@
 //!   [`Scenario::pod_log`]`(`[`PodLog`]`)`.
 //! - [`SimServer`]: [`SimServer::start`] (async, current runtime),
 //!   [`SimServer::start_on`], [`SimServer::start_background`] (own thread and
-//!   runtime, for plain `#[test]`s); [`SimServer::url`],
+//!   runtime, for plain `#[test]`s), [`SimServer::start_plain_http`] (any of them over
+//!   plain HTTP); [`SimServer::url`], [`SimServer::ca_pem`],
 //!   [`SimServer::kubeconfig_yaml`], [`SimServer::write_kubeconfig`],
 //!   [`SimServer::token`], [`SimServer::requests`] ([`RequestRecord`]),
 //!   [`SimServer::clear_requests`], [`SimServer::cluster`],
@@ -52,13 +53,15 @@
 //!   `serde_json::Value` ([`Cluster::get`], [`Cluster::list`], [`Cluster::put`], [`Cluster::put_yaml`],
 //!   [`Cluster::delete`], [`Cluster::count`], [`Cluster::resource_version`]).
 //!
-//! ## Credentials over plain HTTP
-//! kubectl (client-go) never sends a bearer token over plain HTTP, so
-//! [`SimServer::kubeconfig_yaml`] puts the token in the server URL as a path
-//! prefix too (`http://127.0.0.1:PORT/_token/TOKEN`); the server strips it
-//! and the request log shows the plain path. Clients that send an
-//! `Authorization: Bearer` header (kube-rs does) are identified by it.
-//!
+//! ## HTTPS
+//! The server speaks HTTPS with a certificate authority made fresh for each
+//! server; [`SimServer::kubeconfig_yaml`] carries it as
+//! `certificate-authority-data` and the user's token as `token:`, so kubectl and
+//! kube-rs verify the server and send the token as they do to a real cluster.
+//! [`SimServer::start_plain_http`] (`kube-sim serve --plain-http`) serves plain
+//! HTTP instead, to test what clients do there (kubectl sends no credentials over
+//! plain HTTP, so every request is then anonymous: 401).
+
 //! ## Scenarios
 //! Scenario YAML is ordinary multi-document Kubernetes YAML (a `kind: List`
 //! works too). Namespaces and CRDs are created first, then everything else in
@@ -143,6 +146,7 @@ mod spdy;
 mod status;
 mod table;
 mod telemetry;
+mod tls;
 pub mod tour;
 mod traffic;
 mod util;
@@ -161,6 +165,7 @@ use std::sync::{Arc, Mutex};
 /// A running simulated API server. Dropping it shuts the server down.
 pub struct SimServer {
     url: String,
+    ca_pem: Option<String>,
     app: Arc<server::App>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -172,6 +177,16 @@ impl std::fmt::Debug for SimServer {
             .field("url", &self.url)
             .finish_non_exhaustive()
     }
+}
+
+/// How a [`SimServer`] serves: HTTPS (the default) or plain HTTP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// HTTPS with the server's own CA ([`SimServer::ca_pem`]).
+    #[default]
+    Https,
+    /// Plain HTTP: clients send no credentials (kubectl's rule), so requests are anonymous.
+    PlainHttp,
 }
 
 fn build_app(mut scenario: Scenario) -> Result<Arc<server::App>, SimError> {
@@ -191,13 +206,22 @@ fn router(app: Arc<server::App>) -> axum::Router {
 }
 
 impl SimServer {
-    /// Starts on 127.0.0.1 with an ephemeral port, on the current tokio runtime.
+    /// Starts on 127.0.0.1 with an ephemeral port, on the current tokio runtime (HTTPS).
     pub async fn start(scenario: Scenario) -> Result<SimServer, SimError> {
         Self::start_on(scenario, "127.0.0.1:0".parse().expect("address")).await
     }
 
-    /// Starts on a given address, on the current tokio runtime.
+    /// Starts on a given address, on the current tokio runtime (HTTPS).
     pub async fn start_on(scenario: Scenario, addr: SocketAddr) -> Result<SimServer, SimError> {
+        Self::start_with(scenario, addr, Transport::Https).await
+    }
+
+    /// Starts on a given address with the given transport, on the current tokio runtime.
+    pub async fn start_with(
+        scenario: Scenario,
+        addr: SocketAddr,
+        transport: Transport,
+    ) -> Result<SimServer, SimError> {
         let app = build_app(scenario)?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -205,23 +229,59 @@ impl SimServer {
         let local = listener.local_addr().map_err(|e| SimError::new(e.to_string()))?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let r = router(app.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, r)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let stop = async move {
+            let _ = rx.await;
+        };
+        let (url, ca_pem) = match transport {
+            Transport::PlainHttp => {
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, r).with_graceful_shutdown(stop).await;
+                });
+                (format!("http://{local}"), None)
+            }
+            Transport::Https => {
+                let tls = tls::make(local.ip())?;
+                let listener = tls::TlsListener::new(listener, tls.acceptor)
+                    .map_err(|e| SimError::new(format!("cannot listen on {addr}: {e}")))?;
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, r).with_graceful_shutdown(stop).await;
+                });
+                let host = if local.ip().is_unspecified() {
+                    format!("127.0.0.1:{}", local.port())
+                } else {
+                    local.to_string()
+                };
+                (format!("https://{host}"), Some(tls.ca_pem))
+            }
+        };
         Ok(SimServer {
-            url: format!("http://{local}"),
+            url,
+            ca_pem,
             app,
             shutdown: Some(tx),
             thread: None,
         })
     }
 
-    /// Starts on its own thread and runtime, for plain `#[test]`s.
+    /// Starts on 127.0.0.1 over plain HTTP, on its own thread and runtime.
+    pub fn start_plain_http(scenario: Scenario) -> Result<SimServer, SimError> {
+        Self::background(
+            "127.0.0.1:0".parse().expect("address"),
+            scenario,
+            Transport::PlainHttp,
+        )
+    }
+
+    /// Starts on its own thread and runtime, for plain `#[test]`s (HTTPS).
     pub fn start_background(scenario: Scenario) -> Result<SimServer, SimError> {
+        Self::background(
+            "127.0.0.1:0".parse().expect("address"),
+            scenario,
+            Transport::Https,
+        )
+    }
+
+    fn background(addr: SocketAddr, scenario: Scenario, transport: Transport) -> Result<SimServer, SimError> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("kube-sim".into())
@@ -238,11 +298,16 @@ impl SimServer {
                     }
                 };
                 rt.block_on(async move {
-                    match SimServer::start(scenario).await {
+                    match SimServer::start_with(scenario, addr, transport).await {
                         Ok(mut server) => {
                             let shutdown = server.shutdown.take();
                             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-                            let _ = ready_tx.send(Ok((server.url.clone(), server.app.clone(), stop_tx)));
+                            let _ = ready_tx.send(Ok((
+                                server.url.clone(),
+                                server.ca_pem.clone(),
+                                server.app.clone(),
+                                stop_tx,
+                            )));
                             let _ = stop_rx.await;
                             if let Some(s) = shutdown {
                                 let _ = s.send(());
@@ -255,20 +320,26 @@ impl SimServer {
                 });
             })
             .map_err(|e| SimError::new(format!("cannot spawn the server thread: {e}")))?;
-        let (url, app, stop) = ready_rx
+        let (url, ca_pem, app, stop) = ready_rx
             .recv()
             .map_err(|_| SimError::new("server thread died"))??;
         Ok(SimServer {
             url,
+            ca_pem,
             app,
             shutdown: Some(stop),
             thread: Some(thread),
         })
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `https://127.0.0.1:PORT` (`http://` for [`Transport::PlainHttp`]).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The PEM certificate of the CA that signed the serving certificate (`None` over plain HTTP).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The cluster's objects.
@@ -286,24 +357,29 @@ impl SimServer {
     }
 
     /// A kubeconfig (cluster `kube-sim`, context `kube-sim`, namespace
-    /// `default`) for a declared user (`admin` for the administrator).
+    /// `default`) for a declared user (`admin` for the administrator), with the
+    /// server's CA as `certificate-authority-data` and the user's token as `token:`.
     /// Unknown users get a token the server rejects (401).
-    ///
-    /// kubectl (client-go) never sends a bearer token over plain HTTP, so the
-    /// server URL also carries the token as a path prefix
-    /// (`http://127.0.0.1:PORT/_token/TOKEN`); clients that do send the
-    /// `Authorization` header (kube-rs) are identified by the header.
     pub fn kubeconfig_yaml(&self, user: &str) -> String {
+        use base64::Engine as _;
         let token = self.token(user).unwrap_or("unknown-user-token");
-        let url = format!("{}{}{token}", self.url, server::TOKEN_PREFIX);
+        let ca = match &self.ca_pem {
+            Some(pem) => format!(
+                "    certificate-authority-data: {}\n",
+                base64::engine::general_purpose::STANDARD.encode(pem)
+            ),
+            None => String::new(),
+        };
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: kube-sim\n  cluster:\n    server: {url}\ncontexts:\n- name: kube-sim\n  context:\n    cluster: kube-sim\n    user: {user}\n    namespace: default\ncurrent-context: kube-sim\nusers:\n- name: {user}\n  user:\n    token: {token}\npreferences: {{}}\n"
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kube-sim\n  cluster:\n    server: {}\n{ca}contexts:\n- name: kube-sim\n  context:\n    cluster: kube-sim\n    user: {user}\n    namespace: default\ncurrent-context: kube-sim\nusers:\n- name: {user}\n  user:\n    token: {token}\npreferences: {{}}\n",
+            self.url
         )
     }
 
-    /// Writes [`SimServer::kubeconfig_yaml`] to a file.
+    /// Writes [`SimServer::kubeconfig_yaml`] to a file, readable by its owner only (it holds
+    /// a token) on Unix.
     pub fn write_kubeconfig(&self, path: impl AsRef<std::path::Path>, user: &str) -> std::io::Result<()> {
-        std::fs::write(path, self.kubeconfig_yaml(user))
+        util::write_private(path.as_ref(), self.kubeconfig_yaml(user).as_bytes())
     }
 
     /// Every request served so far, oldest first.

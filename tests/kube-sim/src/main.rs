@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use kube_sim::{IstioApi, Scenario, SimServer, TrafficFlow};
+use kube_sim::{IstioApi, Scenario, SimServer, TrafficFlow, Transport};
 
 #[derive(Parser)]
 #[command(
@@ -59,6 +59,10 @@ enum Command {
         /// more round every 2 s, counted by the simulated mesh.
         #[arg(long)]
         lab_traffic: bool,
+        /// Serve plain HTTP instead of HTTPS (clients then send no credentials: every request
+        /// is anonymous and gets 401).
+        #[arg(long)]
+        plain_http: bool,
     },
 }
 
@@ -78,7 +82,7 @@ enum IstioArg {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let (kubeconfig, load, scenario, istio, listen, scale, simulated_mesh, lab_traffic) = match cli.command {
+    let (kubeconfig, load, scenario, istio, listen, scale, simulated_mesh, lab_traffic, plain_http) = match cli.command {
         Command::Lab { shell, plugin_dir } => std::process::exit(lab(shell, plugin_dir)),
         Command::Serve {
             kubeconfig,
@@ -89,6 +93,7 @@ async fn main() {
             scale,
             simulated_mesh,
             lab_traffic,
+            plain_http,
         } => (
             kubeconfig,
             load,
@@ -98,6 +103,7 @@ async fn main() {
             scale,
             simulated_mesh,
             lab_traffic,
+            plain_http,
         ),
     };
     let mut s = match (scale, scenario) {
@@ -136,7 +142,12 @@ async fn main() {
     if simulated_mesh {
         s = s.with_simulated_mesh();
     }
-    let server = match SimServer::start_on(s, listen).await {
+    let transport = if plain_http {
+        Transport::PlainHttp
+    } else {
+        Transport::Https
+    };
+    let server = match SimServer::start_with(s, listen, transport).await {
         Ok(server) => server,
         Err(e) => {
             eprintln!("error: {e}");
@@ -160,18 +171,30 @@ async fn main() {
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{}", server.url());
     let _ = out.flush();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: cannot handle SIGTERM: {e}");
-            std::process::exit(1);
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    wait_for_stop().await;
     drop(server);
+}
+
+/// Waits for Ctrl-C, or SIGTERM on Unix (what `kill` and CI cancellation send).
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot handle SIGTERM: {e}");
+                std::process::exit(1);
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Builds the plugin (unless given a directory), starts the lab and runs the tour or a shell.

@@ -58,6 +58,8 @@ pub struct RequestRecord {
     pub content_type: String,
     /// The injected fault this request met ([`crate::Fault::name`]); "" when none.
     pub fault: String,
+    /// Whether the request carried an `Authorization` header (credentials).
+    pub authorization: bool,
 }
 
 impl RequestRecord {
@@ -78,9 +80,6 @@ impl RequestRecord {
             .map(|(_, v)| v)
     }
 }
-
-/// Path prefix carrying a bearer token: `/_token/<token>/api/...`.
-pub(crate) const TOKEN_PREFIX: &str = "/_token/";
 
 pub(crate) struct App {
     pub cluster: Cluster,
@@ -227,12 +226,15 @@ pub(crate) struct Identity {
 }
 
 impl App {
-    fn authenticate(&self, headers: &HeaderMap, path_token: Option<&str>) -> Result<Identity, ApiError> {
+    fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, ApiError> {
         let unauthorized = || ApiError::new(401, "Unauthorized", "Unauthorized");
-        let token = match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-            Some(auth) => auth.strip_prefix("Bearer ").ok_or_else(unauthorized)?.trim(),
-            None => path_token.ok_or_else(unauthorized)?,
-        };
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(unauthorized)?
+            .strip_prefix("Bearer ")
+            .ok_or_else(unauthorized)?
+            .trim();
         let user = self
             .users
             .iter()
@@ -316,19 +318,12 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, req: Request) -> Respons
             .to_string(),
         accept: accept(&parts.headers),
         content_type: header_str(&parts.headers, header::CONTENT_TYPE),
+        authorization: parts.headers.contains_key(header::AUTHORIZATION),
         ..Default::default()
     };
     let query = Query(parse_query(&rec.query));
     rec.dry_run = query.all("dryRun").iter().any(|v| v == "All");
-    // kubectl never sends credentials over plain HTTP, so the kubeconfigs the
-    // sim writes carry the token in the server URL as a path prefix too.
-    let mut path_token = None;
-    if let Some(rest) = rec.path.strip_prefix(TOKEN_PREFIX) {
-        let (token, tail) = rest.split_once('/').map_or((rest, ""), |(t, tail)| (t, tail));
-        path_token = Some(token.to_string());
-        rec.path = format!("/{tail}");
-    }
-    let response = match app.authenticate(&parts.headers, path_token.as_deref()) {
+    let response = match app.authenticate(&parts.headers) {
         Err(e) => error_response(&e),
         Ok(id) => 'served: {
             rec.user = id.name.clone();

@@ -143,7 +143,9 @@ pub fn prepare(plugin_dir: &Path) -> Result<LabEnv, SimError> {
         .start_traffic(TrafficFlow::lab(), LAB_TRAFFIC_EVERY);
     let dir = std::env::temp_dir().join(format!("kubectl-mtls-lab-{}", std::process::id()));
     let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin)
+    // The folder holds the admin's kubeconfig: the owner's only.
+    crate::util::create_private_dir(&dir)
+        .and_then(|_| std::fs::create_dir_all(&bin))
         .map_err(|e| SimError::new(format!("cannot create {}: {e}", bin.display())))?;
     let kubeconfig = dir.join("kubeconfig");
     server

@@ -267,6 +267,38 @@ pub(crate) fn dns1123_label_error(name: &str) -> Option<String> {
     if ok { None } else { Some(MSG.into()) }
 }
 
+/// Writes a file only its owner may read (0600 on Unix; the mode is also set when the file
+/// already existed), for kubeconfigs holding a token.
+pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(0o600);
+        let mut file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(bytes)
+    }
+    #[cfg(not(unix))]
+    {
+        options.open(path)?.write_all(bytes)
+    }
+}
+
+/// Creates a directory (and its parents) that only its owner may enter (0700 on Unix; the mode
+/// is also set when it already existed), for folders holding credentials.
+pub(crate) fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

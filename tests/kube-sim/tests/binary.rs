@@ -34,9 +34,18 @@ fn serve_writes_a_kubeconfig_loads_manifests_and_stops_on_sigterm() {
         .read_line(&mut first)
         .unwrap();
     let url = first.trim().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url:?}");
+    assert!(url.starts_with("https://127.0.0.1:"), "{url:?}");
     let kc = std::fs::read_to_string(&kubeconfig).unwrap();
-    assert!(kc.contains(&format!("server: {url}/_token/")), "{kc}");
+    // The server URL is the plain URL: the token travels in `token:` only, the CA with it.
+    assert!(kc.contains(&format!("server: {url}\n")), "{kc}");
+    assert!(kc.contains("certificate-authority-data: "), "{kc}");
+    assert!(kc.contains("token: kube-sim-admin-token"), "{kc}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&kubeconfig).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the kubeconfig holds a token");
+    }
     assert!(
         kc.contains("current-context: kube-sim") && kc.contains("namespace: default"),
         "{kc}"
@@ -94,5 +103,22 @@ fn serve_reports_bad_manifests() {
     assert!(
         stderr.contains("loading Pod x: namespaces \"nowhere\" not found"),
         "{stderr}"
+    );
+}
+
+/// The lab's folder holds the admin's kubeconfig: the owner's only.
+#[cfg(unix)]
+#[test]
+fn the_lab_keeps_its_kubeconfig_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let plugins = TempDir::new("lab-plugins");
+    let env = kube_sim::tour::prepare(plugins.path()).expect("prepare the lab");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&env.dir), 0o700);
+    assert_eq!(mode(&env.kubeconfig), 0o600);
+    let kc = std::fs::read_to_string(&env.kubeconfig).unwrap();
+    assert!(
+        kc.contains("certificate-authority-data: ") && kc.contains("server: https://"),
+        "{kc}"
     );
 }

@@ -881,3 +881,40 @@ fn logs_come_from_the_scenario() {
         "{r:?}"
     );
 }
+
+/// Over HTTPS (the default) kubectl verifies the sim's CA from the kubeconfig and sends the
+/// token in the Authorization header; the URL carries no credentials. Over plain HTTP kubectl
+/// sends none at all, so the server sees an anonymous request and answers 401.
+#[test]
+fn kubectl_sends_the_token_over_https_only() {
+    if !have_kubectl("kubectl_sends_the_token_over_https_only") {
+        return;
+    }
+    let server = lab();
+    assert!(server.url().starts_with("https://127.0.0.1:"), "{}", server.url());
+    assert!(server.ca_pem().is_some_and(|p| p.contains("BEGIN CERTIFICATE")));
+    let k = Kubectl::new(&server, "admin");
+    let r = k.run(&["get", "ns", "default", "-o", "name"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "namespace/default\n"), "{r:?}");
+    let reqs = server.requests();
+    assert!(!reqs.is_empty());
+    assert!(
+        reqs.iter()
+            .all(|q| q.authorization && q.user == "admin" && !q.path.contains("token")),
+        "{reqs:?}"
+    );
+
+    let plain = SimServer::start_plain_http(Scenario::lab()).expect("start sim");
+    assert!(plain.url().starts_with("http://127.0.0.1:"));
+    assert!(plain.ca_pem().is_none());
+    let k = Kubectl::new(&plain, "admin");
+    let r = k.run(&["get", "ns", "default", "-o", "name"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("must be logged in"), "{r:?}");
+    let reqs = plain.requests();
+    assert!(!reqs.is_empty());
+    assert!(
+        reqs.iter().all(|q| !q.authorization && q.status == 401),
+        "{reqs:?}"
+    );
+}
