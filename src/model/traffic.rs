@@ -81,6 +81,19 @@ pub struct TrafficSample {
     pub count: u64,
 }
 
+/// A window as people read it: `1h`, `90m` as `1h30m`, `45s`, `1d1m`.
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (days, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let mut out = String::new();
+    for (n, unit) in [(days, "d"), (h, "h"), (m, "m"), (s, "s")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if out.is_empty() { "0s".into() } else { out }
+}
+
 /// Where the samples came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -43,18 +43,7 @@ pub fn range(window: Duration) -> String {
     format!("{}s", window.as_secs().max(1))
 }
 
-/// A window as people read it: `1h`, `90m`, `1h30m`, `45s`.
-pub fn human_window(window: Duration) -> String {
-    let secs = window.as_secs();
-    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    let mut out = String::new();
-    for (n, unit) in [(d, "d"), (h, "h"), (m, "m"), (s, "s")] {
-        if n > 0 {
-            out.push_str(&format!("{n}{unit}"));
-        }
-    }
-    if out.is_empty() { "0s".into() } else { out }
-}
+pub use crate::model::traffic::human_duration as human_window;
 
 /// The instant query for one metric: the increase over the window of destination- and
 /// waypoint-reported series, summed by the labels a sample needs. `namespaces` limits the
