@@ -4,6 +4,7 @@
 pub mod diff;
 pub mod status;
 pub mod table;
+pub mod telemetry;
 
 use serde::Serialize;
 

@@ -25,6 +25,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ListParams};
 
 use crate::client::Cluster;
+use crate::engine::{Analysis, Membership};
 use crate::error::Error;
 use crate::model::{TelemetrySource, Traffic, TrafficSample};
 
@@ -52,9 +53,6 @@ pub const STATS_COMMAND: [&str; 4] = ["pilot-agent", "request", "GET", "stats/pr
 /// Pods read at the same time in proxies mode.
 pub const PROXY_CONCURRENCY: usize = 8;
 
-/// The note when no telemetry was read, naming the two ways to get it.
-pub const NOTE_NO_TELEMETRY: &str = "no telemetry read: STRICT-READY is judged from configuration only (callers that send plaintext are not seen); give --prometheus URL or --telemetry-from proxies";
-
 /// What to read.
 #[derive(Clone, Debug)]
 pub struct Request {
@@ -72,13 +70,36 @@ pub struct Request {
     pub timeout: Duration,
 }
 
-/// A sidecar pod whose counters proxies mode reads.
+/// A meshed pod whose inbound counters proxies mode needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProxyPod {
     /// Namespace.
     pub namespace: String,
     /// Name.
     pub name: String,
+    /// Whether it has a sidecar to read; an ambient pod's counters are in ztunnel, which
+    /// proxies mode does not read (its workload stays unknown).
+    pub sidecar: bool,
+}
+
+/// The meshed pods of the analysis in `namespaces` (None: all), in analysis order.
+pub fn proxy_pods(a: &Analysis, namespaces: Option<&[String]>) -> Vec<ProxyPod> {
+    a.pods
+        .iter()
+        .filter(|p| namespaces.is_none_or(|ns| ns.iter().any(|n| *n == p.namespace)))
+        .filter_map(|p| {
+            let sidecar = match p.mesh.membership {
+                Membership::Sidecar | Membership::NativeSidecar => true,
+                Membership::Ambient => false,
+                Membership::None => return None,
+            };
+            Some(ProxyPod {
+                namespace: p.namespace.clone(),
+                name: p.name.clone(),
+                sidecar,
+            })
+        })
+        .collect()
 }
 
 /// Parses `--since`: a positive duration like `1h`, `30m`, `1h30m`, `90s`, `2d`.
