@@ -373,7 +373,11 @@ pub async fn from_proxies(cluster: &Cluster, pods: &[ProxyPod], req: &Request) -
     let results: Vec<(ProxyPod, Result<Vec<TrafficSample>, String>)> =
         futures::stream::iter(pods.iter().cloned())
             .map(|p| async move {
-                let r = read_proxy(cluster, &p, req.timeout).await;
+                let r = if p.sidecar {
+                read_proxy(cluster, &p, req.timeout).await
+            } else {
+                Err("ambient pod: its inbound counters are in ztunnel, which proxies mode does not read (use Prometheus)".into())
+            };
                 (p, r)
             })
             .buffer_unordered(PROXY_CONCURRENCY)
