@@ -1,12 +1,11 @@
-//! Command line: the clap definitions, global kubectl-style flags, and the entry point
-//! that turns every outcome into an exit code (0 ok, 1 runtime failure, 2 usage error).
+//! Command line: the clap definitions and global kubectl-style flags, nothing else. The entry
+//! point that turns every outcome into an exit code is [`crate::run`].
 
 use std::ffi::OsString;
 use std::time::Duration;
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::error::Error;
 use crate::style::ColorChoice;
 
 /// The name the usage text uses, chosen from how the binary was invoked.
@@ -580,37 +579,10 @@ pub fn command(name: &str) -> clap::Command {
     Cli::command().name(name.to_string()).bin_name(name.to_string())
 }
 
-/// Parses the command line, runs the subcommand, prints any error and returns the exit code.
-pub fn run() -> i32 {
-    let args: Vec<OsString> = std::env::args_os().collect();
-    run_with(args)
-}
-
-/// [`run`] with explicit arguments (`args[0]` is the program name).
-pub fn run_with(args: Vec<OsString>) -> i32 {
-    let name = display_name(args.first());
-    let matches = match command(&name).try_get_matches_from(&args) {
-        Ok(m) => m,
-        Err(e) => return crate::error::report_usage(e, &name),
-    };
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(c) => c,
-        Err(e) => return crate::error::report_usage(e, &name),
-    };
-    crate::style::init(cli.global.color);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => return crate::error::report(&Error::Other(format!("cannot start the async runtime: {e}"))),
-    };
-    match runtime.block_on(crate::cmd::dispatch(cli)) {
-        Ok(code) => code,
-        Err(e) => crate::error::report(&e),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::FromArgMatches;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         let m = command("kubectl mtls").try_get_matches_from(args)?;

@@ -2,6 +2,7 @@
 //! unified diffs. Renderers return strings; commands decide where they go.
 
 pub mod diff;
+pub mod probe;
 pub mod status;
 pub mod table;
 pub mod telemetry;
