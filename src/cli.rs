@@ -171,12 +171,14 @@ pub enum Command {
             The oldest policy of the scope is changed whatever its name (Istio ignores newer ones); without one, \
             `default` (or --name) is created. Only spec.mtls.mode, the given ports and, for a new selector \
             policy, the selector are owned (field manager kubectl-mtls). A change is refused (exit 1, nothing \
-            written) when the cluster's configuration shows it would break traffic or not take effect: a \
-            DestinationRule sending plaintext to workloads that become STRICT, a workload-level DISABLE mTLS \
-            clients would fail against, DISABLE on ambient workloads, a workload policy shadowed by an older one. \
-            --force writes anyway and says what it overrode.",
+            written) when the cluster's configuration or its observed traffic shows it would break traffic or \
+            not take effect: a DestinationRule sending plaintext to workloads that become STRICT, a \
+            workload-level DISABLE mTLS clients would fail against, DISABLE on ambient workloads, a workload \
+            policy shadowed by an older one, callers that sent plaintext (within --since, per Prometheus or the \
+            proxies' counters) to workloads that become STRICT. --force writes anyway and says what it overrode.",
         after_help = "Examples:\n  kubectl mtls enable istioinaction --strict --dry-run\n  \
             kubectl mtls enable istioinaction --strict\n  \
+            kubectl mtls enable istioinaction --strict --telemetry-from proxies\n  \
             kubectl mtls enable istioinaction -l app=web-api --strict --port 8080=PERMISSIVE\n  \
             kubectl mtls enable --mesh --permissive --dry-run=server"
     )]
@@ -431,6 +433,8 @@ pub struct EnableArgs {
     /// Print the resulting object on stdout (the diff, effect and result line then go to stderr)
     #[arg(short = 'o', long, value_enum)]
     pub output: Option<ObjectOutput>,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
 }
 
 /// The mode flags of `diff`: as [`ModeFlags`], but optional, since `-f` takes none.
@@ -479,6 +483,8 @@ pub struct DiffArgs {
     /// The server-side apply field manager of the dry-run apply
     #[arg(long, value_name = "NAME", default_value = "kubectl-mtls")]
     pub field_manager: String,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
 }
 
 /// Output of `probe`.

@@ -136,6 +136,12 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
         }
     };
     let external = external_diff_command()?;
+    let mut telemetry_request = super::telemetry::request(
+        &args.telemetry,
+        &t.istio_namespace,
+        None,
+        global.request_timeout.0,
+    )?;
 
     let cluster = connect(&super::connect_options(global)).await?;
     let opts = ReadOptions {
@@ -172,13 +178,18 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
         } else {
             Outside::NotChecked
         };
-        review = Some(change::review(
-            &read.snapshot,
-            &req,
-            changed,
-            &effect.effects,
-            &outside,
-        ));
+        let mut r = change::review(&read.snapshot, &req, changed, &effect.effects, &outside);
+        // Observed traffic: plaintext callers of workloads becoming STRICT.
+        if req.toward_strict()
+            && !effect.effects.changes.is_empty()
+            && change::differs(prepared.live.as_ref(), &result)
+        {
+            telemetry_request.namespaces = super::telemetry::scope_of(&req.target, &changed.namespace);
+            let before = crate::engine::analyze(&read.snapshot);
+            let traffic = super::telemetry::read(&cluster, &telemetry_request, &before).await;
+            change::review_traffic(&mut r, &before, &effect.effects, &traffic);
+        }
+        review = Some(r);
         compared.push(Compared {
             file: change::file_name(
                 &prepared.ar.api_version,
