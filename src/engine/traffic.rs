@@ -43,6 +43,9 @@ pub struct WorkloadTraffic {
     pub plaintext_callers: Vec<PlaintextCaller>,
 }
 
+/// A caller as counted: who, its principal, the protocol.
+type CallerKey = (Peer, Option<String>, Protocol);
+
 /// Whether what a workload received is known: every pod is in the mesh (only a proxy reports
 /// what it receives) and its counters were read.
 fn workload_covered(a: &Analysis, w: &WorkloadView, traffic: &Traffic) -> bool {
@@ -68,7 +71,7 @@ pub fn workload_traffic(a: &Analysis, traffic: &Traffic) -> Vec<Option<WorkloadT
         .iter()
         .map(|w| workload_covered(a, w, traffic).then(WorkloadTraffic::default))
         .collect();
-    let mut callers: Vec<BTreeMap<(Peer, Option<String>, Protocol), u64>> = vec![BTreeMap::new(); out.len()];
+    let mut callers: Vec<BTreeMap<CallerKey, u64>> = vec![BTreeMap::new(); out.len()];
     for s in &traffic.samples {
         let Some(idx) = by_name.get(&(s.destination_namespace.as_str(), s.destination_workload.as_str()))
         else {
@@ -709,7 +712,7 @@ mod tests {
             Created(5),
             PolicyMode::Strict,
         ));
-        let e = what_if(&s, &[change.clone()]);
+        let e = what_if(&s, std::slice::from_ref(&change));
         assert_eq!(becoming_strict(&e).len(), 2);
         let before = analyze(&s);
         let t = prom(vec![

@@ -86,7 +86,7 @@ pub struct ProxyPod {
 pub fn proxy_pods(a: &Analysis, namespaces: Option<&[String]>) -> Vec<ProxyPod> {
     a.pods
         .iter()
-        .filter(|p| namespaces.is_none_or(|ns| ns.iter().any(|n| *n == p.namespace)))
+        .filter(|p| namespaces.is_none_or(|ns| ns.contains(&p.namespace)))
         .filter_map(|p| {
             let sidecar = match p.mesh.membership {
                 Membership::Sidecar | Membership::NativeSidecar => true,
