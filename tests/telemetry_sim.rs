@@ -282,3 +282,30 @@ async fn no_prometheus_is_none_in_auto_and_an_error_when_asked_for() {
     let t = telemetry::read(&c, &request(Mode::Off), &[]).await;
     assert_eq!(t, Traffic::none());
 }
+
+#[tokio::test]
+async fn a_prometheus_that_cannot_be_looked_for_is_not_found_in_auto_and_an_error_when_asked_for() {
+    let server = SimServer::start(
+        Scenario::lab().load_yaml(PROMETHEUS_YAML).unwrap().user(
+            User::new("dev", "dev-token")
+                .allow(Rule::new(&["get", "list"], &["pods"]).in_namespaces(&["istioinaction"])),
+        ),
+    )
+    .await
+    .unwrap();
+    let c = cluster(&server, "dev").await;
+    let t = telemetry::read(&c, &request(Mode::Auto), &[]).await;
+    assert_eq!(t.source, TelemetrySource::None);
+    assert!(t.errors.is_empty(), "{:?}", t.errors);
+    assert_eq!(t.notes.len(), 1, "{t:?}");
+    assert!(
+        t.notes[0].starts_with("cannot look for Prometheus (get service in istio-system): ")
+            && t.notes[0].contains("forbidden"),
+        "{:?}",
+        t.notes
+    );
+    let t = telemetry::read(&c, &request(Mode::Prometheus), &[]).await;
+    assert_eq!(t.source, TelemetrySource::Prometheus);
+    assert!(!t.is_complete());
+    assert!(t.errors[0].contains("forbidden"), "{:?}", t.errors);
+}

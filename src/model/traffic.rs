@@ -125,6 +125,10 @@ pub struct Traffic {
     /// these pods are unknown; any other error makes everything unknown.
     #[serde(default)]
     pub unread_pods: Vec<String>,
+    /// What the reader wants said that does not make anything unknown (for example why no
+    /// Prometheus was found in `auto` mode).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl Traffic {
@@ -137,6 +141,7 @@ impl Traffic {
             samples: Vec::new(),
             errors: Vec::new(),
             unread_pods: Vec::new(),
+            notes: Vec::new(),
         }
     }
 

@@ -122,6 +122,7 @@ pub fn telemetry_notes(t: &Traffic) -> Vec<String> {
                 .to_string(),
         ),
     }
+    notes.extend(t.notes.iter().cloned());
     if !t.errors.is_empty() {
         notes.push(format!(
             "telemetry is incomplete ({} could not be read, see the warnings): verdicts that depend on it are unknown (?)",

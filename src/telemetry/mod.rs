@@ -410,6 +410,13 @@ pub async fn read(cluster: &Cluster, req: &Request, pods: &[ProxyPod]) -> Traffi
                     ));
                     t
                 }
+                // In auto mode, a Prometheus that could not even be looked for is one not found:
+                // readiness from configuration only, saying why.
+                Err(e) if req.mode == Mode::Auto => {
+                    let mut t = Traffic::none();
+                    t.notes.push(e);
+                    t
+                }
                 Err(e) => {
                     let mut t = traffic(TelemetrySource::Prometheus, req, None);
                     t.errors.push(format!("prometheus: {e}"));
