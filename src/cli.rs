@@ -171,12 +171,14 @@ pub enum Command {
             The oldest policy of the scope is changed whatever its name (Istio ignores newer ones); without one, \
             `default` (or --name) is created. Only spec.mtls.mode, the given ports and, for a new selector \
             policy, the selector are owned (field manager kubectl-mtls). A change is refused (exit 1, nothing \
-            written) when the cluster's configuration shows it would break traffic or not take effect: a \
-            DestinationRule sending plaintext to workloads that become STRICT, a workload-level DISABLE mTLS \
-            clients would fail against, DISABLE on ambient workloads, a workload policy shadowed by an older one. \
-            --force writes anyway and says what it overrode.",
+            written) when the cluster's configuration or its observed traffic shows it would break traffic or \
+            not take effect: a DestinationRule sending plaintext to workloads that become STRICT, a \
+            workload-level DISABLE mTLS clients would fail against, DISABLE on ambient workloads, a workload \
+            policy shadowed by an older one, callers that sent plaintext (within --since, per Prometheus or the \
+            proxies' counters) to workloads that become STRICT. --force writes anyway and says what it overrode.",
         after_help = "Examples:\n  kubectl mtls enable istioinaction --strict --dry-run\n  \
             kubectl mtls enable istioinaction --strict\n  \
+            kubectl mtls enable istioinaction --strict --telemetry-from proxies\n  \
             kubectl mtls enable istioinaction -l app=web-api --strict --port 8080=PERMISSIVE\n  \
             kubectl mtls enable --mesh --permissive --dry-run=server"
     )]
@@ -265,6 +267,73 @@ pub struct StatusArgs {
     /// The Istio revision whose mesh config to read (ConfigMap istio-REV)
     #[arg(long, value_name = "REV")]
     pub revision: Option<String>,
+
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+/// Where observed traffic comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TelemetryArg {
+    /// The Prometheus given with --prometheus, else Istio's if found, else none
+    Auto,
+    /// A Prometheus (--prometheus URL, else Istio's, found through the API server)
+    Prometheus,
+    /// Each sidecar's own counters, read through exec (since the proxy started)
+    Proxies,
+    /// Read no telemetry: STRICT-READY from configuration only
+    Off,
+}
+
+/// `--telemetry-from` (the issue's spelling of `--telemetry`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TelemetryFrom {
+    /// Each sidecar's own counters (same as --telemetry proxies)
+    Proxies,
+    /// A Prometheus (same as --telemetry prometheus)
+    Prometheus,
+}
+
+/// Telemetry flags of `status`, `enable` and `diff`: readiness from observed traffic.
+#[derive(Debug, Clone, Args)]
+pub struct TelemetryArgs {
+    /// Where observed traffic comes from
+    #[arg(long, value_enum, value_name = "SOURCE", default_value_t = TelemetryArg::Auto)]
+    pub telemetry: TelemetryArg,
+
+    /// Same as --telemetry SOURCE
+    #[arg(long, value_enum, value_name = "SOURCE", conflicts_with = "telemetry")]
+    pub telemetry_from: Option<TelemetryFrom>,
+
+    /// The Prometheus HTTP API to read Istio's metrics from (e.g. http://localhost:9090)
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+
+    /// How far back Prometheus is asked for traffic
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_since)]
+    pub since: Duration,
+}
+
+impl TelemetryArgs {
+    /// The source asked for, `--telemetry-from` included.
+    pub fn source(&self) -> TelemetryArg {
+        match self.telemetry_from {
+            Some(TelemetryFrom::Proxies) => TelemetryArg::Proxies,
+            Some(TelemetryFrom::Prometheus) => TelemetryArg::Prometheus,
+            None => self.telemetry,
+        }
+    }
+}
+
+/// Parses `--since`: a positive Go-style duration (`1h`, `30m`, `1h30m`).
+pub fn parse_since(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!(
+            "invalid duration {s:?}: the window must be longer than 0"
+        ));
+    }
+    Ok(d)
 }
 
 /// Which mode a policy change sets (exactly one of the flags).
@@ -364,6 +433,8 @@ pub struct EnableArgs {
     /// Print the resulting object on stdout (the diff, effect and result line then go to stderr)
     #[arg(short = 'o', long, value_enum)]
     pub output: Option<ObjectOutput>,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
 }
 
 /// The mode flags of `diff`: as [`ModeFlags`], but optional, since `-f` takes none.
@@ -412,6 +483,8 @@ pub struct DiffArgs {
     /// The server-side apply field manager of the dry-run apply
     #[arg(long, value_name = "NAME", default_value = "kubectl-mtls")]
     pub field_manager: String,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
 }
 
 /// Output of `probe`.

@@ -37,6 +37,7 @@ pub mod resources;
 pub mod retry;
 pub mod style;
 pub mod validate;
+pub mod telemetry;
 
 // The entry: parse, run, exit code. Only this and main.rs use `cmd`.
 

@@ -3,9 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::engine::{
-    Effects, FindingCode, Level, PolicyChange, PolicyIndex, Severity, membership, workload_of,
+    Analysis, Effects, FindingCode, Level, PolicyChange, PolicyIndex, Severity, membership, period_words,
+    review_strict, workload_of,
 };
-use crate::model::{Mode, ObjectKey, PodInfo, Policy, Snapshot};
+use crate::model::{Mode, ObjectKey, PodInfo, Policy, Snapshot, TelemetrySource, Traffic};
 
 use super::*;
 
@@ -228,4 +229,35 @@ pub fn review(
         }
     }
     r
+}
+
+/// Adds what observed traffic says to a review of a change toward STRICT: a refusal per
+/// plaintext caller of a workload that becomes STRICT (`default/sleep -> istioinaction/web-api:
+/// 120 plaintext requests in 1h; these will fail`), and a warning when that could not be
+/// checked (no telemetry, or telemetry that could not be read for some of those workloads).
+/// `before` is the analysis of the cluster as it is (where the traffic was observed).
+pub fn review_traffic(r: &mut Review, before: &Analysis, effects: &Effects, traffic: &Traffic) {
+    let check = review_strict(before, effects, traffic);
+    let period = period_words(traffic);
+    r.refusals
+        .extend(check.blockers.iter().map(|b| b.message(&period)));
+    if crate::engine::becoming_strict(effects).is_empty() {
+        return;
+    }
+    if traffic.source == TelemetrySource::None && traffic.errors.is_empty() {
+        r.warnings.push(
+            "no telemetry was read, so plaintext callers of the workloads becoming STRICT could not be checked (give --prometheus URL, or --telemetry-from proxies)"
+                .to_string(),
+        );
+    } else if !check.unknown.is_empty() {
+        let names: Vec<String> = check
+            .unknown
+            .iter()
+            .map(|w| format!("{}/{}", w.namespace, w.name))
+            .collect();
+        r.warnings.push(format!(
+            "telemetry could not be read for {}: their plaintext callers were not checked",
+            short(&names, 4)
+        ));
+    }
 }

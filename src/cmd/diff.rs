@@ -137,6 +137,12 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
     };
     let external = external_diff_command()?;
     super::check_istio_flags(&t.istio_namespace, t.revision.as_deref())?;
+    let mut telemetry_request = super::telemetry::request(
+        &args.telemetry,
+        &t.istio_namespace,
+        None,
+        global.request_timeout.0,
+    )?;
 
     let cluster = connect(&super::connect_options(global)).await?;
     let opts = ReadOptions {
@@ -173,13 +179,18 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
         } else {
             Outside::NotChecked
         };
-        review = Some(change::review(
-            &read.snapshot,
-            &req,
-            changed,
-            &effect.effects,
-            &outside,
-        ));
+        let mut r = change::review(&read.snapshot, &req, changed, &effect.effects, &outside);
+        // Observed traffic: plaintext callers of workloads becoming STRICT.
+        if req.toward_strict()
+            && !effect.effects.changes.is_empty()
+            && change::differs(prepared.live.as_ref(), &result)
+        {
+            telemetry_request.namespaces = super::telemetry::scope_of(&req.target, &changed.namespace);
+            let before = crate::engine::analyze(&read.snapshot);
+            let traffic = super::telemetry::read(&cluster, &telemetry_request, &before).await;
+            change::review_traffic(&mut r, &before, &effect.effects, &traffic);
+        }
+        review = Some(r);
         compared.push(Compared {
             file: change::file_name(
                 &prepared.ar.api_version,

@@ -68,6 +68,13 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
     };
 
     super::check_istio_flags(&args.target.istio_namespace, args.target.revision.as_deref())?;
+    // Bad telemetry flags are usage errors, before any connection.
+    let mut telemetry_request = super::telemetry::request(
+        &args.telemetry,
+        &args.target.istio_namespace,
+        None,
+        global.request_timeout.0,
+    )?;
     let cluster = connect(&super::connect_options(global)).await?;
     let opts = ReadOptions {
         istio_namespace: args.target.istio_namespace.clone(),
@@ -146,6 +153,13 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
     if outcome != Outcome::Unchanged {
         review.refusals.extend(unread);
     }
+    // Observed traffic: plaintext callers of workloads becoming STRICT.
+    if req.toward_strict() && outcome != Outcome::Unchanged && !effect.effects.changes.is_empty() {
+        telemetry_request.namespaces = super::telemetry::scope_of(&req.target, &changed.namespace);
+        let before = crate::engine::analyze(&read.snapshot);
+        let traffic = super::telemetry::read(&cluster, &telemetry_request, &before).await;
+        change::review_traffic(&mut review, &before, &effect.effects, &traffic);
+    }
 
     // Show the change.
     out.section(&render::diff::object_diff(
@@ -166,7 +180,7 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
                 eprintln!("error: refusing to change {object}: {r}");
             }
             eprintln!(
-                "error: nothing was written; the cluster's configuration shows this change would break traffic or not take effect (--force writes anyway)"
+                "error: nothing was written; the review shows this change would break traffic or not take effect (--force writes anyway)"
             );
             return Ok(1);
         }

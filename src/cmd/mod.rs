@@ -6,6 +6,7 @@ pub mod diff;
 pub mod enable;
 pub mod probe;
 pub mod status;
+pub mod telemetry;
 
 use crate::change::RequestInput;
 use crate::cli::{Cli, Command, GlobalArgs, ModeFlags, TargetArgs};

@@ -5,6 +5,7 @@ pub mod diff;
 pub mod probe;
 pub mod status;
 pub mod table;
+pub mod telemetry;
 
 use serde::Serialize;
 

@@ -22,6 +22,8 @@ pub struct Step {
     pub title: &'static str,
     /// The words after `kubectl`.
     pub args: &'static [&'static str],
+    /// The exit status the step ends with (1 for `diff` with differences and for a refusal).
+    pub exit: i32,
 }
 
 /// The lab's steps, in order.
@@ -29,18 +31,70 @@ pub const STEPS: &[Step] = &[
     Step {
         title: "Where we start: Istio installed, every namespace PERMISSIVE",
         args: &["mtls", "status", "-A"],
+        exit: 0,
     },
     Step {
-        title: "What would STRICT change in istioinaction? (YAML and effect on workloads)",
-        args: &["mtls", "diff", "istioinaction", "--strict"],
+        title: "Is istioinaction ready for STRICT? Ask the traffic: the sidecars' own counters",
+        args: &[
+            "mtls",
+            "status",
+            "istioinaction",
+            "--telemetry-from",
+            "proxies",
+            "--workloads",
+        ],
+        exit: 0,
     },
     Step {
-        title: "The same as a dry run of enable: nothing is written",
-        args: &["mtls", "enable", "istioinaction", "--strict", "--dry-run"],
+        title: "What would STRICT change in istioinaction? (YAML, effect on workloads, live callers)",
+        args: &[
+            "mtls",
+            "diff",
+            "istioinaction",
+            "--strict",
+            "--telemetry-from",
+            "proxies",
+        ],
+        exit: 1,
+    },
+    Step {
+        title: "enable refuses to cut a live plaintext caller (nothing is written)",
+        args: &[
+            "mtls",
+            "enable",
+            "istioinaction",
+            "--strict",
+            "--telemetry-from",
+            "proxies",
+        ],
+        exit: 1,
+    },
+    Step {
+        title: "Cutting off the caller outside the mesh is the point of the lab: --force, as a dry run first",
+        args: &[
+            "mtls",
+            "enable",
+            "istioinaction",
+            "--strict",
+            "--telemetry-from",
+            "proxies",
+            "--force",
+            "--dry-run",
+        ],
+        exit: 0,
     },
     Step {
         title: "Turn STRICT on for real",
-        args: &["mtls", "enable", "istioinaction", "--strict"],
+        args: &[
+            "mtls",
+            "enable",
+            "istioinaction",
+            "--strict",
+            "--telemetry-from",
+            "proxies",
+            "--force",
+        ],
+        exit: 0,
     },
     Step {
         title: "Prove it: plaintext from default/sleep (outside the mesh) must be rejected",
@@ -53,6 +107,7 @@ pub const STEPS: &[Step] = &[
             "--from-namespace",
             "default",
         ],
+        exit: 0,
     },
     Step {
         title: "... and mTLS from istioinaction/sleep (inside the mesh) accepted",
@@ -65,6 +120,7 @@ pub const STEPS: &[Step] = &[
             "--from-namespace",
             "istioinaction",
         ],
+        exit: 0,
     },
     Step {
         title: "The workload certificate web-api presents",
@@ -76,18 +132,22 @@ pub const STEPS: &[Step] = &[
             "-n",
             "istioinaction",
         ],
+        exit: 0,
     },
     Step {
         title: "The picture now",
         args: &["mtls", "status", "istioinaction", "default", "--workloads"],
+        exit: 0,
     },
     Step {
         title: "Roll back to PERMISSIVE",
         args: &["mtls", "enable", "istioinaction", "--permissive"],
+        exit: 0,
     },
     Step {
         title: "Back where we started",
         args: &["mtls", "status", "istioinaction"],
+        exit: 0,
     },
 ];
 
@@ -221,6 +281,7 @@ impl LabEnv {
             match (code, step.args.get(1)) {
                 (0, _) => {}
                 (1, Some(&"diff")) => writeln!(out, "(exit 1: there are differences, as with kubectl diff)")?,
+                (1, Some(&"enable")) => writeln!(out, "(exit 1: refused, nothing written)")?,
                 _ => writeln!(out, "(exit {code})")?,
             }
             codes.push(code);
