@@ -23,5 +23,6 @@ pub mod probe;
 pub mod render;
 pub mod resources;
 pub mod style;
+pub mod telemetry;
 
 pub use cli::run;

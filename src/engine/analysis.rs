@@ -130,6 +130,11 @@ pub enum StrictReady {
         /// Reasons (`1 pod outside mesh`, `DestinationRule disables TLS` ...).
         reasons: Vec<String>,
     },
+    /// Unknown: what the verdict depends on could not be read (telemetry); never a pass.
+    Unknown {
+        /// Why (`telemetry could not be read` ...).
+        reasons: Vec<String>,
+    },
 }
 
 impl fmt::Display for StrictReady {
@@ -138,6 +143,9 @@ impl fmt::Display for StrictReady {
             StrictReady::NoPods => f.write_str("-"),
             StrictReady::Yes => f.write_str("yes"),
             StrictReady::No { reasons } => write!(f, "no ({})", reasons.first().map_or("", String::as_str)),
+            StrictReady::Unknown { reasons } => {
+                write!(f, "? ({})", reasons.first().map_or("", String::as_str))
+            }
         }
     }
 }

@@ -26,6 +26,7 @@ mod hosts;
 mod membership;
 mod require;
 mod resolve;
+mod traffic;
 mod whatif;
 mod workload;
 
@@ -43,6 +44,10 @@ pub use hosts::{ServiceIndex, host_matches, resolve_host, service_fqdn};
 pub use membership::{Intent, Membership, PodMesh, intent, membership, pod_mesh};
 pub use require::{Actual, Violation, require, satisfies};
 pub use resolve::{Level, PodPolicy, PolicyClass, PolicyIndex, Provenance, Resolved};
+pub use traffic::{
+    Blocker, PlaintextCaller, StrictReview, WorkloadTraffic, apply_telemetry, becoming_strict, period_words,
+    plaintext_reason, review_strict, workload_traffic,
+};
 pub use whatif::{
     Effects, ModeChange, NamespaceChange, PolicyChange, Scope, ScopePolicies, apply_changes, effects,
     policies_in_scope, set_mode_change, what_if,

@@ -81,6 +81,19 @@ pub struct TrafficSample {
     pub count: u64,
 }
 
+/// A window as people read it: `1h`, `90m` as `1h30m`, `45s`, `1d1m`.
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (days, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let mut out = String::new();
+    for (n, unit) in [(days, "d"), (h, "h"), (m, "m"), (s, "s")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if out.is_empty() { "0s".into() } else { out }
+}
+
 /// Where the samples came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -107,6 +120,11 @@ pub struct Traffic {
     /// What could not be read (one line each: an unreachable Prometheus, a pod whose proxy
     /// could not be read). Any error makes a verdict that depends on it unknown, never a pass.
     pub errors: Vec<String>,
+    /// Pods (`namespace/name`) whose proxy counters could not be read (proxies mode); each
+    /// also has its line in `errors`. When every error is such a pod, only the workloads of
+    /// these pods are unknown; any other error makes everything unknown.
+    #[serde(default)]
+    pub unread_pods: Vec<String>,
 }
 
 impl Traffic {
@@ -118,6 +136,7 @@ impl Traffic {
             endpoint: None,
             samples: Vec::new(),
             errors: Vec::new(),
+            unread_pods: Vec::new(),
         }
     }
 
@@ -125,6 +144,16 @@ impl Traffic {
     /// nothing failed.
     pub fn is_complete(&self) -> bool {
         self.source != TelemetrySource::None && self.errors.is_empty()
+    }
+
+    /// Whether the samples for traffic into pod `namespace/name` are complete: a source was
+    /// read, and nothing failed except other pods' counters.
+    pub fn covers_pod(&self, namespace: &str, name: &str) -> bool {
+        if self.source == TelemetrySource::None || self.errors.len() > self.unread_pods.len() {
+            return false;
+        }
+        let key = format!("{namespace}/{name}");
+        !self.unread_pods.iter().any(|p| *p == key)
     }
 }
 
@@ -144,7 +173,15 @@ mod tests {
         assert!(!t.is_complete());
         t.source = TelemetrySource::Prometheus;
         assert!(t.is_complete());
+        assert!(t.covers_pod("a", "p"));
+        t.errors.push("a/p: exec failed".into());
+        t.unread_pods.push("a/p".into());
+        assert!(!t.is_complete());
+        assert!(!t.covers_pod("a", "p"));
+        assert!(t.covers_pod("a", "q"));
         t.errors.push("prometheus: connection refused".into());
         assert!(!t.is_complete());
+        assert!(!t.covers_pod("a", "q"));
+        assert!(!Traffic::none().covers_pod("a", "q"));
     }
 }

@@ -6,6 +6,7 @@ pub mod graph;
 pub mod graph_svg;
 pub mod status;
 pub mod table;
+pub mod telemetry;
 
 use serde::Serialize;
 

@@ -96,7 +96,8 @@ pub struct NamespaceReport {
     pub meshed_pods: usize,
     /// Workload policies in force in the namespace (`namespace/name`).
     pub workload_overrides: Vec<String>,
-    /// true, false, or null when the namespace has no pods.
+    /// true, false, or null when the namespace has no pods (no reasons) or readiness is
+    /// unknown (reasons say why).
     pub strict_ready: Option<bool>,
     /// Why it is not ready (empty when ready).
     pub strict_ready_reasons: Vec<String>,
@@ -208,6 +209,7 @@ fn namespace_report(v: &NamespaceView, root: &str) -> NamespaceReport {
         StrictReady::NoPods => (None, Vec::new()),
         StrictReady::Yes => (Some(true), Vec::new()),
         StrictReady::No { reasons } => (Some(false), reasons.clone()),
+        StrictReady::Unknown { reasons } => (None, reasons.clone()),
     };
     NamespaceReport {
         name: v.name.clone(),
@@ -387,7 +389,8 @@ pub fn render_table(report: &StatusReport, workloads: bool) -> String {
                 n.name.clone()
             };
             let ready = match n.strict_ready {
-                None => Cell::from("-"),
+                None if n.strict_ready_reasons.is_empty() => Cell::from("-"),
+                None => Cell::styled(format!("? ({})", n.strict_ready_reasons[0]), Role::Warn),
                 Some(true) => Cell::styled("yes", Role::Good),
                 Some(false) => Cell::styled(
                     format!(

@@ -81,6 +81,10 @@ pub(crate) struct State {
     pub loading: std::sync::atomic::AtomicBool,
     /// Set while new pods stay Pending (see [`Cluster::hold_new_pods`]).
     pub hold_pods: std::sync::atomic::AtomicBool,
+    /// Where `pods/portforward` leads (see [`Cluster::forward_pod_port`]).
+    pub port_forwards: crate::portforward::PortForwards,
+    /// What the simulated mesh counted (see [`Cluster::simulate_traffic`]).
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 /// Options of one write.
@@ -164,6 +168,8 @@ impl Cluster {
                 istio_installed,
                 loading: std::sync::atomic::AtomicBool::new(false),
                 hold_pods: std::sync::atomic::AtomicBool::new(false),
+                port_forwards: Default::default(),
+                telemetry: Default::default(),
             }),
         }
     }

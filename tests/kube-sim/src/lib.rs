@@ -121,6 +121,7 @@ mod exec;
 mod fields;
 mod inject;
 mod mesh;
+mod portforward;
 mod proto;
 mod resources;
 mod scenario;
@@ -129,7 +130,9 @@ mod selector;
 mod server;
 mod status;
 mod table;
+mod telemetry;
 pub mod tour;
+mod traffic;
 mod util;
 
 pub use cluster::{Cluster, SimError};
@@ -137,6 +140,7 @@ pub use exec::{ExecHandlerFn, ExecRequest, ExecResponse, ExecRule, PodLog};
 pub use mesh::SimulatedMesh;
 pub use scenario::{ADMIN_TOKEN, IstioApi, Rule, Scenario, User};
 pub use server::RequestRecord;
+pub use traffic::{TrafficFlow, TrafficTicker};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -54,11 +54,11 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-fn str_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
+pub(crate) fn str_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
     v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
 }
 
-fn labels(v: &Value, ptr: &str) -> HashMap<String, String> {
+pub(crate) fn labels(v: &Value, ptr: &str) -> HashMap<String, String> {
     v.pointer(ptr)
         .and_then(Value::as_object)
         .map(|m| {
@@ -69,7 +69,7 @@ fn labels(v: &Value, ptr: &str) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-fn has_proxy(pod: &Value) -> bool {
+pub(crate) fn has_proxy(pod: &Value) -> bool {
     ["/spec/containers", "/spec/initContainers"].iter().any(|p| {
         pod.pointer(p)
             .and_then(Value::as_array)
@@ -77,7 +77,7 @@ fn has_proxy(pod: &Value) -> bool {
     })
 }
 
-fn in_mesh(pod: &Value) -> bool {
+pub(crate) fn in_mesh(pod: &Value) -> bool {
     has_proxy(pod) || str_at(pod, "/metadata/annotations/ambient.istio.io~1redirection") == "enabled"
 }
 
@@ -194,20 +194,66 @@ fn parse_url(url: &str, client_ns: &str) -> Option<(String, String, u16)> {
 }
 
 /// What a connection from `client` to `url` does.
-enum Connection {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Connection {
     Status(u16),
     Reset,
     Refused,
     NoHost,
 }
 
-fn connect(cluster: &Cluster, client: &Value, container: &str, url: &str) -> Connection {
+/// How Istio treats a Service port: HTTP (requests) or TCP (connections).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    Http,
+    Tcp,
+}
+
+/// Istio's protocol selection for a Service port: `appProtocol`, else the port name's prefix
+/// (`tcp-db`); an unnamed port is sniffed, and what this mesh sends (curl) is HTTP.
+fn port_protocol(service_port: &Value) -> Protocol {
+    let declared = match str_at(service_port, "/appProtocol") {
+        "" => str_at(service_port, "/name").split('-').next().unwrap_or(""),
+        p => p,
+    };
+    match declared.to_ascii_lowercase().as_str() {
+        "tcp" | "tls" | "https" | "mongo" | "mysql" | "redis" => Protocol::Tcp,
+        _ => Protocol::Http,
+    }
+}
+
+/// A call resolved to a backend pod: what the telemetry records.
+pub(crate) struct Call {
+    /// The pod that answered.
+    pub backend: Value,
+    /// The Service called and its namespace.
+    pub service: String,
+    pub namespace: String,
+    pub protocol: Protocol,
+    /// Whether the client's side sent Istio mTLS.
+    pub client_mtls: bool,
+    /// Whether the request left through the client's sidecar (so it carries the client's
+    /// workload metadata and the client's proxy reports it).
+    pub via_client_sidecar: bool,
+}
+
+/// Resolves and simulates `n` calls from `container` in `client` to `url`, counting them in the
+/// cluster's telemetry, and returns what each of them did.
+pub(crate) fn call(cluster: &Cluster, client: &Value, container: &str, url: &str, n: u64) -> Connection {
+    let (outcome, resolved) = connect(cluster, client, container, url);
+    if let Some(c) = resolved {
+        crate::telemetry::record(cluster, client, &c, outcome, n);
+    }
+    outcome
+}
+
+fn connect(cluster: &Cluster, client: &Value, container: &str, url: &str) -> (Connection, Option<Call>) {
     let client_ns = str_at(client, "/metadata/namespace");
     let Some((svc, ns, port)) = parse_url(url, client_ns) else {
-        return Connection::NoHost;
+        return (Connection::NoHost, None);
     };
     let Some(service) = cluster.get("v1", "Service", &ns, &svc) else {
-        return Connection::NoHost;
+        return (Connection::NoHost, None);
     };
     let ports = service
         .pointer("/spec/ports")
@@ -218,8 +264,9 @@ fn connect(cluster: &Cluster, client: &Value, container: &str, url: &str) -> Con
         .iter()
         .find(|p| p.get("port").and_then(Value::as_u64) == Some(port as u64))
     else {
-        return Connection::Refused;
+        return (Connection::Refused, None);
     };
+    let protocol = port_protocol(sp);
     let target_port = sp
         .get("targetPort")
         .and_then(Value::as_u64)
@@ -231,7 +278,7 @@ fn connect(cluster: &Cluster, client: &Value, container: &str, url: &str) -> Con
         !selector.is_empty() && selector.iter().all(|(k, v)| l.get(k) == Some(v))
     });
     let Some(backend) = backend else {
-        return Connection::Refused;
+        return (Connection::Refused, None);
     };
     // Traffic from the proxy container itself bypasses interception: plaintext. A sidecar
     // client sends mTLS unless a DestinationRule says otherwise, or (automatic mTLS) the
@@ -243,14 +290,52 @@ fn connect(cluster: &Cluster, client: &Value, container: &str, url: &str) -> Con
             Some("ISTIO_MUTUAL") => true,
             _ => namespace_mode(cluster, &ns) != Some(Mode::Disable),
         };
-    if !in_mesh(&backend) {
-        return Connection::Status(200);
-    }
-    match server_mode(cluster, &backend, target_port) {
-        (Mode::Strict, _) if !client_mtls => Connection::Reset,
-        (Mode::Disable, _) if client_mtls => Connection::Status(503),
-        _ => Connection::Status(200),
-    }
+    let outcome = if !in_mesh(&backend) {
+        Connection::Status(200)
+    } else {
+        match server_mode(cluster, &backend, target_port) {
+            (Mode::Strict, _) if !client_mtls => Connection::Reset,
+            (Mode::Disable, _) if client_mtls => Connection::Status(503),
+            _ => Connection::Status(200),
+        }
+    };
+    let call = Call {
+        backend,
+        service: svc,
+        namespace: ns,
+        protocol,
+        client_mtls,
+        via_client_sidecar: has_proxy(client) && container != "istio-proxy",
+    };
+    (outcome, Some(call))
+}
+
+/// The mesh's trust domain (`trustDomain` in the `istio` ConfigMap, else `cluster.local`).
+pub(crate) fn trust_domain(cluster: &Cluster) -> String {
+    cluster
+        .get("v1", "ConfigMap", "istio-system", "istio")
+        .and_then(|cm| {
+            let mesh = str_at(&cm, "/data/mesh").to_string();
+            mesh.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix("trustDomain:")
+                    .map(|t| t.trim().trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_else(|| "cluster.local".to_string())
+}
+
+/// The SPIFFE identity of a pod: `spiffe://<trust domain>/ns/<ns>/sa/<service account>`.
+pub(crate) fn spiffe_id(cluster: &Cluster, pod: &Value) -> String {
+    let sa = match str_at(pod, "/spec/serviceAccountName") {
+        "" => "default",
+        sa => sa,
+    };
+    format!(
+        "spiffe://{}/ns/{}/sa/{sa}",
+        trust_domain(cluster),
+        str_at(pod, "/metadata/namespace")
+    )
 }
 
 impl SimulatedMesh {
@@ -299,23 +384,7 @@ impl SimulatedMesh {
     }
 
     fn secrets_dump(&self, cluster: &Cluster, pod: &Value) -> String {
-        let ns = str_at(pod, "/metadata/namespace");
-        let sa = match str_at(pod, "/spec/serviceAccountName") {
-            "" => "default",
-            sa => sa,
-        };
-        let trust_domain = cluster
-            .get("v1", "ConfigMap", "istio-system", "istio")
-            .and_then(|cm| {
-                let mesh = str_at(&cm, "/data/mesh").to_string();
-                mesh.lines().find_map(|l| {
-                    l.trim()
-                        .strip_prefix("trustDomain:")
-                        .map(|t| t.trim().trim_matches('"').to_string())
-                })
-            })
-            .unwrap_or_else(|| "cluster.local".to_string());
-        let leaf = self.workload_cert(&format!("spiffe://{trust_domain}/ns/{ns}/sa/{sa}"));
+        let leaf = self.workload_cert(&spiffe_id(cluster, pod));
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         json!({
             "configs": [{
@@ -350,7 +419,7 @@ impl SimulatedMesh {
                     .split(['/', ':'])
                     .next()
                     .unwrap_or("");
-                Some(match connect(cluster, &pod, &req.container, url) {
+                Some(match call(cluster, &pod, &req.container, url, 1) {
                     Connection::Status(code) if write_code => ExecResponse::ok(code.to_string()),
                     Connection::Status(code) if code >= 400 => ExecResponse::ok(
                         "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
@@ -377,7 +446,7 @@ impl SimulatedMesh {
             }
             "wget" => {
                 let url = req.command.iter().find(|a| a.starts_with("http://"))?;
-                Some(match connect(cluster, &pod, &req.container, url) {
+                Some(match call(cluster, &pod, &req.container, url, 1) {
                     Connection::Status(200) => ExecResponse {
                         stdout: String::new(),
                         stderr: "  HTTP/1.1 200 OK\n".into(),
@@ -399,8 +468,13 @@ impl SimulatedMesh {
             "pilot-agent" if req.container == "istio-proxy" => {
                 let args: Vec<&str> = req.command.iter().skip(1).map(String::as_str).collect();
                 match args.as_slice() {
-                    ["request", "GET", path] if path.starts_with("config_dump") => {
+                    ["request", "GET", path] if path.trim_start_matches('/').starts_with("config_dump") => {
                         Some(ExecResponse::ok(self.secrets_dump(cluster, &pod)))
+                    }
+                    ["request", "GET", path]
+                        if path.trim_start_matches('/').starts_with("stats/prometheus") =>
+                    {
+                        Some(ExecResponse::ok(crate::telemetry::prometheus_text(cluster, &pod)))
                     }
                     _ => None,
                 }

@@ -66,7 +66,7 @@ impl RequestRecord {
             "create" | "update" | "patch" | "delete" | "deletecollection"
         ) && !self.dry_run
             && self.status < 300
-            && self.subresource != "exec"
+            && !matches!(self.subresource.as_str(), "exec" | "portforward")
     }
     /// Query parameter value (first occurrence, decoded).
     pub fn query_param(&self, key: &str) -> Option<String> {
@@ -118,36 +118,36 @@ pub(crate) fn parse_query(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-struct Query(Vec<(String, String)>);
+pub(crate) struct Query(pub(crate) Vec<(String, String)>);
 
 impl Query {
-    fn get(&self, k: &str) -> Option<&str> {
+    pub(crate) fn get(&self, k: &str) -> Option<&str> {
         self.0.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
     }
-    fn all(&self, k: &str) -> Vec<String> {
+    pub(crate) fn all(&self, k: &str) -> Vec<String> {
         self.0
             .iter()
             .filter(|(key, _)| key == k)
             .map(|(_, v)| v.clone())
             .collect()
     }
-    fn flag(&self, k: &str) -> bool {
+    pub(crate) fn flag(&self, k: &str) -> bool {
         matches!(self.get(k), Some("true" | "1" | ""))
     }
 }
 
 /// A parsed resource URL.
 #[derive(Debug, Default, Clone)]
-struct Target {
-    group: String,
-    version: String,
-    namespace: Option<String>,
-    plural: String,
-    name: Option<String>,
-    sub: Option<String>,
+pub(crate) struct Target {
+    pub(crate) group: String,
+    pub(crate) version: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) plural: String,
+    pub(crate) name: Option<String>,
+    pub(crate) sub: Option<String>,
 }
 
-fn parse_target(path: &str) -> Option<Target> {
+pub(crate) fn parse_target(path: &str) -> Option<Target> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (group, version, rest) = match parts.as_slice() {
         ["api", v, rest @ ..] => (String::new(), v.to_string(), rest),
@@ -202,11 +202,11 @@ fn bytes_response(code: u16, content_type: &str, body: Vec<u8>) -> Response {
     r
 }
 
-fn error_response(e: &ApiError) -> Response {
+pub(crate) fn error_response(e: &ApiError) -> Response {
     json_response(e.code, &e.to_json())
 }
 
-fn not_found_page() -> ApiError {
+pub(crate) fn not_found_page() -> ApiError {
     ApiError {
         code: 404,
         reason: "NotFound",
@@ -217,7 +217,7 @@ fn not_found_page() -> ApiError {
 
 /// The identity a request runs as.
 #[derive(Clone, Debug)]
-struct Identity {
+pub(crate) struct Identity {
     name: String,
     admin: bool,
     rules: Vec<crate::scenario::Rule>,
@@ -271,7 +271,7 @@ impl App {
     }
 }
 
-fn authorize(
+pub(crate) fn authorize(
     id: &Identity,
     verb: &str,
     group: &str,
@@ -334,8 +334,13 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, req: Request) -> Respons
                     && t.plural == "pods"
                     && matches!(t.sub.as_deref(), Some("exec" | "attach"))
             });
+            let is_portforward = parse_target(&rec.path).is_some_and(|t| {
+                t.group.is_empty() && t.plural == "pods" && t.sub.as_deref() == Some("portforward")
+            });
             if is_exec {
                 exec_request(&app, &id, &mut parts, &query, &mut rec).await
+            } else if is_portforward {
+                crate::portforward::request(&app, &id, &mut parts, &query, &mut rec).await
             } else {
                 let body = axum::body::to_bytes(body, 64 << 20).await.unwrap_or_default();
                 route(&app, &id, &parts.method, &parts.headers, &query, body, &mut rec).await
