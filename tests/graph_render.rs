@@ -138,6 +138,7 @@ fn workshop(strict: bool) -> GraphReport {
             ),
         ],
         errors: vec![],
+        unread_pods: vec![],
     };
     let scope = GraphScope::Namespaces(BTreeSet::from([ia.to_string()]));
     let graph = build_graph(&s, &analyze(&s), &traffic, &scope);

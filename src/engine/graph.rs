@@ -539,6 +539,7 @@ mod tests {
                 endpoint: None,
                 samples: self.samples.clone(),
                 errors: vec![],
+                unread_pods: vec![],
             };
             build_graph(&self.snap, &analyze(&self.snap), &traffic, &scope)
         }

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -12,6 +11,7 @@ use crate::engine::{Edge, Graph, Node, UNKNOWN_NODE, Verdict};
 use crate::model::{Protocol, TelemetrySource, Traffic};
 use crate::render::status::API_VERSION;
 use crate::render::table::{Cell, Table};
+use crate::render::telemetry::{TelemetryReport, telemetry_report};
 use crate::style::Role;
 
 /// The note every graph with a `rejected` edge carries.
@@ -37,20 +37,6 @@ pub struct GraphReport {
     pub edges: Vec<EdgeReport>,
     /// Caveats (window, what metrics cannot show).
     pub notes: Vec<String>,
-}
-
-/// Where the edges come from.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TelemetryReport {
-    /// prometheus, proxies or none.
-    pub source: TelemetrySource,
-    /// The Prometheus window (`1h`); null for proxies (since start) and none.
-    pub window: Option<String>,
-    /// The endpoint read, credentials redacted; null when none.
-    pub endpoint: Option<String>,
-    /// What could not be read, one line each.
-    pub errors: Vec<String>,
 }
 
 /// One node.
@@ -96,22 +82,6 @@ pub struct EdgeReport {
     pub principals: Vec<String>,
     /// Destination ports whose mode was taken (empty: not known, every mode counted).
     pub ports: Vec<u32>,
-}
-
-/// A window as Prometheus and `--since` write it (`1h`, `90m` -> `1h30m`, `45s`).
-pub fn format_window(d: Duration) -> String {
-    let mut s = d.as_secs();
-    if s == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    for (unit, n) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
-        if s >= n {
-            let _ = write!(out, "{}{unit}", s / n);
-            s %= n;
-        }
-    }
-    out
 }
 
 fn node_report(n: &Node) -> NodeReport {
@@ -162,12 +132,7 @@ pub fn build(graph: &Graph, traffic: &Traffic, namespaces: Option<Vec<String>>) 
     GraphReport {
         api_version: API_VERSION,
         kind: "MtlsGraph",
-        telemetry: TelemetryReport {
-            source: traffic.source,
-            window: traffic.window.map(format_window),
-            endpoint: traffic.endpoint.clone(),
-            errors: traffic.errors.clone(),
-        },
+        telemetry: telemetry_report(traffic),
         namespaces,
         nodes: graph.nodes.iter().map(node_report).collect(),
         edges: graph.edges.iter().map(edge_report).collect(),
