@@ -18,6 +18,7 @@ pub mod complete;
 pub mod engine;
 pub mod error;
 pub mod exec;
+pub mod graph;
 pub mod model;
 pub mod probe;
 pub mod render;

@@ -388,28 +388,7 @@ fn node(analysis: &Analysis, peer: &Peer, scope: &GraphScope) -> Node {
             in_scope: false,
         },
         Peer::Workload { namespace, name } => {
-            let views: Vec<_> = analysis
-                .workloads
-                .iter()
-                .filter(|w| &w.workload.namespace == namespace && &w.workload.name == name)
-                .collect();
-            let mesh = views
-                .iter()
-                .map(|w| w.mesh)
-                .reduce(|a, b| if a == b { a } else { MeshSummary::Mixed });
-            let modes: BTreeSet<Mode> = views
-                .iter()
-                .filter(|w| w.meshed_pods > 0)
-                .flat_map(|w| w.modes.iter().map(|r| r.mode))
-                .collect();
-            let mode = (!modes.is_empty()).then(|| {
-                modes
-                    .iter()
-                    .rev()
-                    .map(|m| m.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            });
+            let (mesh, mode) = describe(analysis, namespace, name);
             Node {
                 id: peer.to_string(),
                 namespace: Some(namespace.clone()),
@@ -418,6 +397,45 @@ fn node(analysis: &Analysis, peer: &Peer, scope: &GraphScope) -> Node {
                 mode,
                 in_scope: scope.contains(namespace),
             }
+        }
+    }
+}
+
+/// How a workload is in the mesh and its mode label, from an analysis that shows it.
+fn describe(analysis: &Analysis, namespace: &str, name: &str) -> (Option<MeshSummary>, Option<String>) {
+    let views: Vec<_> = analysis
+        .workloads
+        .iter()
+        .filter(|w| w.workload.namespace == namespace && w.workload.name == name)
+        .collect();
+    let mesh = views
+        .iter()
+        .map(|w| w.mesh)
+        .reduce(|a, b| if a == b { a } else { MeshSummary::Mixed });
+    let modes: BTreeSet<Mode> = views
+        .iter()
+        .filter(|w| w.meshed_pods > 0)
+        .flat_map(|w| w.modes.iter().map(|r| r.mode))
+        .collect();
+    let mode = (!modes.is_empty()).then(|| {
+        modes
+            .iter()
+            .rev()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    (mesh, mode)
+}
+
+/// Fills in the mesh state of caller nodes the graph's own analysis did not show (callers from
+/// namespaces outside the scope), from an analysis of their namespaces.
+pub fn describe_callers(graph: &mut Graph, callers: &Analysis) {
+    for n in &mut graph.nodes {
+        if let (None, Some(ns), Some(name)) = (n.mesh, &n.namespace, &n.workload) {
+            let (mesh, mode) = describe(callers, ns, name);
+            n.mesh = mesh;
+            n.mode = mode;
         }
     }
 }
@@ -933,6 +951,26 @@ mod tests {
         );
         assert_eq!(g.nodes[0].id, "default/sleep");
         assert!(g.nodes.iter().any(|n| n.id == UNKNOWN_NODE));
+    }
+
+    #[test]
+    fn callers_outside_the_scope_are_described_from_their_own_namespace() {
+        let mut lab = workshop();
+        let other = lab.snap.pods.pop().unwrap(); // default/sleep, read separately
+        let mut g = lab.graph(ns_scope(&["istioinaction"]));
+        assert_eq!(g.node("default/sleep").unwrap().mesh, None);
+        let mut callers = Snapshot::new(&MeshSettings::defaults("istio-system"));
+        callers.pods.push(other);
+        describe_callers(&mut g, &analyze(&callers));
+        let sleep = g.node("default/sleep").unwrap();
+        assert_eq!(
+            (sleep.mesh, sleep.mode.as_deref(), sleep.in_scope),
+            (Some(MeshSummary::None), None, false)
+        );
+        assert_eq!(
+            g.node("istioinaction/web-api").unwrap().mode.as_deref(),
+            Some("PERMISSIVE")
+        );
     }
 
     #[test]

@@ -38,7 +38,8 @@ pub use analysis::{
 };
 pub use findings::{Finding, FindingCode, ObjectRef, Severity};
 pub use graph::{
-    DestinationMode, Edge, Enforcement, Graph, GraphScope, Node, UNKNOWN_NODE, Verdict, build_graph, verdict,
+    DestinationMode, Edge, Enforcement, Graph, GraphScope, Node, UNKNOWN_NODE, Verdict, build_graph,
+    describe_callers, verdict,
 };
 pub use hosts::{ServiceIndex, host_matches, resolve_host, service_fqdn};
 pub use membership::{Intent, Membership, PodMesh, intent, membership, pod_mesh};
