@@ -266,6 +266,73 @@ pub struct StatusArgs {
     /// The Istio revision whose mesh config to read (ConfigMap istio-REV)
     #[arg(long, value_name = "REV")]
     pub revision: Option<String>,
+
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+/// Where observed traffic comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TelemetryArg {
+    /// The Prometheus given with --prometheus, else Istio's if found, else none
+    Auto,
+    /// A Prometheus (--prometheus URL, else Istio's, found through the API server)
+    Prometheus,
+    /// Each sidecar's own counters, read through exec (since the proxy started)
+    Proxies,
+    /// Read no telemetry: STRICT-READY from configuration only
+    Off,
+}
+
+/// `--telemetry-from` (the spelling of `--telemetry`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TelemetryFrom {
+    /// Each sidecar's own counters (same as --telemetry proxies)
+    Proxies,
+    /// A Prometheus (same as --telemetry prometheus)
+    Prometheus,
+}
+
+/// Telemetry flags of `status`, `enable` and `diff`: readiness from observed traffic.
+#[derive(Debug, Clone, Args)]
+pub struct TelemetryArgs {
+    /// Where observed traffic comes from
+    #[arg(long, value_enum, value_name = "SOURCE", default_value_t = TelemetryArg::Auto)]
+    pub telemetry: TelemetryArg,
+
+    /// Same as --telemetry SOURCE
+    #[arg(long, value_enum, value_name = "SOURCE", conflicts_with = "telemetry")]
+    pub telemetry_from: Option<TelemetryFrom>,
+
+    /// The Prometheus HTTP API to read Istio's metrics from (e.g. http://localhost:9090)
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+
+    /// How far back Prometheus is asked for traffic
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_since)]
+    pub since: Duration,
+}
+
+impl TelemetryArgs {
+    /// The source asked for, `--telemetry-from` included.
+    pub fn source(&self) -> TelemetryArg {
+        match self.telemetry_from {
+            Some(TelemetryFrom::Proxies) => TelemetryArg::Proxies,
+            Some(TelemetryFrom::Prometheus) => TelemetryArg::Prometheus,
+            None => self.telemetry,
+        }
+    }
+}
+
+/// Parses `--since`: a positive Go-style duration (`1h`, `30m`, `1h30m`).
+pub fn parse_since(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!(
+            "invalid duration {s:?}: the window must be longer than 0"
+        ));
+    }
+    Ok(d)
 }
 
 /// Which mode a policy change sets (exactly one of the flags).

@@ -129,6 +129,8 @@ pub enum ValueKind {
 /// silently completed with file names.
 pub const FREE_TEXT_ARGS: &[&str] = &[
     "request_timeout",
+    "prometheus",
+    "since",
     "as_user",
     "as_group",
     "verbose",

@@ -6,6 +6,7 @@ pub mod diff;
 pub mod enable;
 pub mod probe;
 pub mod status;
+pub mod telemetry;
 
 use crate::cli::{Cli, Command};
 use crate::error::Error;

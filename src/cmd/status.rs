@@ -6,7 +6,7 @@ use crate::change::check_namespace;
 use crate::cli::{GlobalArgs, ModeArg, StatusArgs, StatusOutput};
 use crate::client::connect;
 use crate::collect::{ReadOptions, Scope, read_snapshot};
-use crate::engine::{PolicyIndex, analyze, require};
+use crate::engine::{PolicyIndex, analyze, apply_telemetry, require};
 use crate::error::Error;
 use crate::model::Mode;
 use crate::render::status::{ReportScope, build, render_require, render_table};
@@ -31,6 +31,13 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<i32, Error> {
             "a namespace cannot be given together with -A/--all-namespaces".into(),
         ));
     }
+    // Bad telemetry flags are usage errors, before any connection.
+    let mut telemetry_request = super::telemetry::request(
+        &args.telemetry,
+        &args.istio_namespace,
+        None,
+        global.request_timeout.0,
+    )?;
     let cluster = connect(global).await?;
     let scope = if args.all_namespaces {
         Scope::All
@@ -51,8 +58,14 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<i32, Error> {
         revision: args.revision.clone(),
         pod_selector: args.selector.clone(),
     };
+    telemetry_request.namespaces = match &scope {
+        Scope::All => None,
+        Scope::Namespaces(ns) => Some(ns.clone()),
+    };
     let read = read_snapshot(&cluster, &scope, &opts).await?;
-    let analysis = analyze(&read.snapshot);
+    let mut analysis = analyze(&read.snapshot);
+    let traffic = super::telemetry::read(&cluster, &telemetry_request, &analysis).await;
+    let per_workload = apply_telemetry(&mut analysis, &traffic);
     let mesh_mode = PolicyIndex::new(&read.snapshot).namespace_mode(&read.snapshot.root_namespace);
     let required = args.require.map(|m| {
         let mode = mode_of(m);
@@ -71,6 +84,8 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<i32, Error> {
         read.gaps,
         read.warnings,
         required,
+        &traffic,
+        &per_workload,
     );
 
     let machine = matches!(args.output, StatusOutput::Json | StatusOutput::Yaml);

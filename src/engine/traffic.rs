@@ -43,15 +43,18 @@ pub struct WorkloadTraffic {
     pub plaintext_callers: Vec<PlaintextCaller>,
 }
 
+/// Whether what a workload received is known: every pod is in the mesh (only a proxy reports
+/// what it receives) and its counters were read.
 fn workload_covered(a: &Analysis, w: &WorkloadView, traffic: &Traffic) -> bool {
     w.pod_indices.iter().all(|&i| {
         let p = &a.pods[i];
-        traffic.covers_pod(&p.namespace, &p.name)
+        p.mesh.membership.is_meshed() && traffic.covers_pod(&p.namespace, &p.name)
     })
 }
 
 /// Per workload of `a.workloads` (same order): what it received, or `None` when unknown (no
-/// telemetry, or some of its pods' counters could not be read).
+/// telemetry, a pod outside the mesh that no proxy reports for, or a pod whose counters could
+/// not be read).
 pub fn workload_traffic(a: &Analysis, traffic: &Traffic) -> Vec<Option<WorkloadTraffic>> {
     let mut by_name: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
     for (i, w) in a.workloads.iter().enumerate() {
@@ -427,6 +430,8 @@ mod tests {
         ]);
         let per = apply_telemetry(&mut a, &t);
         assert_eq!(ready(&a, "istioinaction"), "yes");
+        // Nothing reports what a workload outside the mesh receives.
+        assert_eq!(wl(&a, &per, "legacy", "db"), &None);
         let rec = wl(&a, &per, "istioinaction", "recommendation").as_ref().unwrap();
         assert_eq!((rec.mtls_requests, rec.plaintext_requests), (300, 0));
         assert!(rec.plaintext_callers.is_empty());

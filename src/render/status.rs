@@ -5,11 +5,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::collect::Gap;
+use crate::engine::WorkloadTraffic;
 use crate::engine::{
     Analysis, Finding, Level, NamespaceView, Resolved, Severity, StrictReady, Violation, WorkloadView,
 };
-use crate::model::Mode;
+use crate::model::{Mode, Traffic};
 use crate::render::table::{Cell, Table};
+use crate::render::telemetry::{
+    TelemetryReport, WorkloadTrafficReport, plaintext_cell, telemetry_notes, telemetry_report,
+    workload_traffic_report,
+};
 use crate::style::Role;
 
 /// Schema version of the document (`apiVersion`).
@@ -40,8 +45,10 @@ pub struct StatusReport {
     pub gaps: Vec<Gap>,
     /// Other warnings (mesh config fallback, ...).
     pub warnings: Vec<String>,
-    /// What the answer does not cover yet.
+    /// What the answer rests on and does not cover.
     pub notes: Vec<String>,
+    /// Where observed traffic came from, and what of it could not be read.
+    pub telemetry: TelemetryReport,
 }
 
 /// A mode and where it comes from.
@@ -131,6 +138,10 @@ pub struct WorkloadReport {
     pub bypassed_ports: Vec<u32>,
     /// Pods that should have a sidecar but have none (need a restart).
     pub restart_needed: usize,
+    /// What it received (`plaintextCallers`, `mtlsRequests`, `plaintextRequests`; null when
+    /// unknown).
+    #[serde(flatten)]
+    pub traffic: WorkloadTrafficReport,
 }
 
 /// One finding.
@@ -225,7 +236,7 @@ fn namespace_report(v: &NamespaceView, root: &str) -> NamespaceReport {
     }
 }
 
-fn workload_report(w: &WorkloadView) -> WorkloadReport {
+fn workload_report(w: &WorkloadView, traffic: Option<&WorkloadTraffic>) -> WorkloadReport {
     let modes: Vec<ModeReport> = w.modes.iter().map(ModeReport::from).collect();
     let distinct: BTreeSet<Mode> = w.modes.iter().map(|r| r.mode).collect();
     let mode = match distinct.len() {
@@ -265,6 +276,7 @@ fn workload_report(w: &WorkloadView) -> WorkloadReport {
         ports,
         bypassed_ports: w.bypassed_ports.iter().copied().collect(),
         restart_needed: w.restart_needed,
+        traffic: workload_traffic_report(traffic),
     }
 }
 
@@ -281,10 +293,10 @@ impl ReportScope {
     }
 }
 
-/// The note every report carries until telemetry is read.
-pub const NOTE_CLIENTS: &str = "STRICT-READY does not check telemetry yet: callers outside the mesh that send plaintext are not detected";
-
-/// Builds the report from the engine's analysis, limited to `scope`.
+/// Builds the report from the engine's analysis (telemetry already applied, see
+/// [`crate::engine::apply_telemetry`]), limited to `scope`. `per_workload` is aligned with
+/// `analysis.workloads`.
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     analysis: &Analysis,
     mesh: &Resolved,
@@ -292,6 +304,8 @@ pub fn build(
     gaps: Vec<Gap>,
     warnings: Vec<String>,
     require: Option<(Mode, Vec<Violation>)>,
+    traffic: &Traffic,
+    per_workload: &[Option<WorkloadTraffic>],
 ) -> StatusReport {
     let root = analysis.root_namespace.clone();
     let namespaces = analysis
@@ -303,8 +317,9 @@ pub fn build(
     let workloads = analysis
         .workloads
         .iter()
-        .filter(|w| scope.contains(&w.workload.namespace))
-        .map(workload_report)
+        .enumerate()
+        .filter(|(_, w)| scope.contains(&w.workload.namespace))
+        .map(|(i, w)| workload_report(w, per_workload.get(i).and_then(Option::as_ref)))
         .collect();
     // The snapshot already holds only what the scope needs (its namespaces, the root
     // namespace's policies, and DestinationRules from anywhere that may target them), so every
@@ -334,7 +349,8 @@ pub fn build(
         require,
         gaps,
         warnings,
-        notes: vec![NOTE_CLIENTS.to_string()],
+        notes: telemetry_notes(traffic),
+        telemetry: telemetry_report(traffic),
     }
 }
 
@@ -425,7 +441,16 @@ pub fn render_table(report: &StatusReport, workloads: bool) -> String {
         if report.workloads.is_empty() {
             out.push_str("No workloads in scope.\n");
         } else {
-            let mut t = Table::new(&["NAMESPACE", "WORKLOAD", "PODS", "MESH", "MODE", "PORTS", "POLICY"]);
+            let mut t = Table::new(&[
+                "NAMESPACE",
+                "WORKLOAD",
+                "PODS",
+                "MESH",
+                "MODE",
+                "PORTS",
+                "PLAINTEXT",
+                "POLICY",
+            ]);
             for w in &report.workloads {
                 let ports = if w.ports.is_empty() && w.bypassed_ports.is_empty() {
                     "-".to_string()
@@ -452,6 +477,15 @@ pub fn render_table(report: &StatusReport, workloads: bool) -> String {
                         .map(|m| policy_cell(&m.policy, m.level))
                         .unwrap_or_else(|| "-".into())
                 };
+                let plaintext = if (report.telemetry.source == crate::model::TelemetrySource::None
+                    && report.telemetry.errors.is_empty())
+                    || w.mesh == "none"
+                {
+                    Cell::from("-")
+                } else {
+                    let (text, role) = plaintext_cell(&w.traffic);
+                    Cell::styled(text, role)
+                };
                 let mesh = if w.restart_needed > 0 {
                     format!("{} (restart needed)", w.mesh)
                 } else {
@@ -471,6 +505,7 @@ pub fn render_table(report: &StatusReport, workloads: bool) -> String {
                     ),
                     Cell::styled(w.mode.clone(), mode_role(&w.mode)),
                     ports.into(),
+                    plaintext,
                     policy.into(),
                 ]);
             }

@@ -102,18 +102,6 @@ pub fn proxy_pods(a: &Analysis, namespaces: Option<&[String]>) -> Vec<ProxyPod> 
         .collect()
 }
 
-/// Parses `--since`: a positive duration like `1h`, `30m`, `1h30m`, `90s`, `2d`.
-pub fn parse_since(s: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!("invalid duration {s:?} for --since: expected a positive duration such as 1h, 30m or 1h30m")
-    };
-    let d: jiff::SignedDuration = s.trim().parse().map_err(|_| bad())?;
-    if d.is_negative() || d.is_zero() {
-        return Err(bad());
-    }
-    Duration::try_from(d).map_err(|_| bad())
-}
-
 /// Samples from the two query answers (HTTP metric first, then TCP); errors as lines.
 pub fn from_query_answers(answers: &[(u16, &[u8])]) -> (Vec<TrafficSample>, Vec<String>) {
     let mut samples = Vec::new();
@@ -373,7 +361,11 @@ pub async fn from_proxies(cluster: &Cluster, pods: &[ProxyPod], req: &Request) -
     let results: Vec<(ProxyPod, Result<Vec<TrafficSample>, String>)> =
         futures::stream::iter(pods.iter().cloned())
             .map(|p| async move {
-                let r = read_proxy(cluster, &p, req.timeout).await;
+                let r = if p.sidecar {
+                read_proxy(cluster, &p, req.timeout).await
+            } else {
+                Err("ambient pod: its inbound counters are in ztunnel, which proxies mode does not read (use Prometheus)".into())
+            };
                 (p, r)
             })
             .buffer_unordered(PROXY_CONCURRENCY)
@@ -432,18 +424,6 @@ pub async fn read(cluster: &Cluster, req: &Request, pods: &[ProxyPod]) -> Traffi
 mod tests {
     use super::*;
     use crate::model::{Peer, Protocol, Security};
-
-    #[test]
-    fn since_parses_like_kubectl_durations() {
-        assert_eq!(parse_since("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_since("30m"), Ok(Duration::from_secs(1800)));
-        assert_eq!(parse_since("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_since("90s"), Ok(Duration::from_secs(90)));
-        for bad in ["", "0s", "-1h", "soon", "1x"] {
-            let e = parse_since(bad).unwrap_err();
-            assert!(e.contains("--since"), "{bad}: {e}");
-        }
-    }
 
     #[test]
     fn query_answers_become_samples() {
