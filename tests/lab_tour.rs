@@ -50,6 +50,64 @@ fn the_tour_walks_through_the_whole_lab() {
         text.contains("peerauthentication.security.istio.io/default configured"),
         "{text}"
     );
-    let last = text.rsplit("── 10.").next().unwrap();
+    // The graph before STRICT: the plaintext caller (default/sleep, outside the mesh, which
+    // Istio reports as `unknown`) would be cut; after, it is rejected and in-mesh edges are
+    // mTLS. Each picture is written to the file the tour names.
+    let step = |n: usize| {
+        let start = format!("── {n}. ");
+        let from = text
+            .find(&start)
+            .unwrap_or_else(|| panic!("no step {n}:\n{text}"));
+        let rest = &text[from..];
+        let end = rest[start.len()..]
+            .find("\n── ")
+            .map_or(rest.len(), |e| e + start.len());
+        rest[..end].to_string()
+    };
+    let row = |block: &str, src: &str, dst: &str| -> Vec<String> {
+        block
+            .lines()
+            .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .find(|w| w.len() >= 7 && w[0] == src && w[1] == dst)
+            .unwrap_or_else(|| panic!("no edge {src} -> {dst} in:\n{block}"))
+    };
+    let before = step(2);
+    assert_eq!(
+        row(&before, "unknown", "istioinaction/web-api")[4..],
+        ["0%", "PERMISSIVE", "breaks-under-strict"]
+    );
+    assert_eq!(
+        row(&before, "istioinaction/sleep", "istioinaction/web-api")[6],
+        "mtls"
+    );
+    let after = step(11);
+    assert_eq!(
+        row(&after, "unknown", "istioinaction/web-api")[4..],
+        ["0%", "STRICT", "rejected"]
+    );
+    for dst in ["istioinaction/recommendation", "istioinaction/history"] {
+        assert_eq!(row(&after, "istioinaction/web-api", dst)[6], "mtls");
+    }
+    for (n, file, plaintext) in [(3, "graph-before.svg", 1), (12, "graph-after.svg", 1)] {
+        let path = kube_sim::tour::graph_dir().join(file);
+        assert!(
+            step(n).contains(&format!("(wrote {}", path.display())),
+            "{}",
+            step(n)
+        );
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let doc = roxmltree::Document::parse(&svg).expect("the tour's SVG");
+        let count = |c: &str| {
+            doc.descendants()
+                .filter(|x| x.attribute("class") == Some(c))
+                .count()
+        };
+        assert_eq!(
+            (count("edge mtls"), count("lock"), count("edge plaintext")),
+            (3, 3, plaintext),
+            "{file}"
+        );
+    }
+    let last = text.rsplit("── 14.").next().unwrap();
     assert!(last.contains("istioinaction   PERMISSIVE"), "rolled back: {last}");
 }

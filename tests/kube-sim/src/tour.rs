@@ -8,13 +8,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::{Scenario, SimError, SimServer};
+use crate::{Scenario, SimError, SimServer, TrafficFlow};
 
 /// One step of the tour: what it shows and the command typed.
 pub struct Step {
     /// What the step shows, one line.
     pub title: &'static str,
-    /// The words after `kubectl`.
+    /// The words after `kubectl`; `>` and a file name last write the output to that file in
+    /// [`graph_dir`] instead of printing it.
     pub args: &'static [&'static str],
 }
 
@@ -23,6 +24,24 @@ pub const STEPS: &[Step] = &[
     Step {
         title: "Where we start: Istio installed, every namespace PERMISSIVE",
         args: &["mtls", "status", "-A"],
+    },
+    Step {
+        title: "Who talks to whom, and what STRICT would do to each edge (from the sidecars' counters)",
+        args: &["mtls", "graph", "istioinaction", "--telemetry-from", "proxies"],
+    },
+    Step {
+        title: "The same graph as a picture (Kiali's view, with the edges STRICT would cut)",
+        args: &[
+            "mtls",
+            "graph",
+            "istioinaction",
+            "--telemetry-from",
+            "proxies",
+            "-o",
+            "svg",
+            ">",
+            "graph-before.svg",
+        ],
     },
     Step {
         title: "What would STRICT change in istioinaction? (YAML and effect on workloads)",
@@ -76,6 +95,24 @@ pub const STEPS: &[Step] = &[
         args: &["mtls", "status", "istioinaction", "default", "--workloads"],
     },
     Step {
+        title: "The graph after STRICT: the plaintext caller is rejected, every in-mesh edge has a lock",
+        args: &["mtls", "graph", "istioinaction", "--telemetry-from", "proxies"],
+    },
+    Step {
+        title: "... and as a picture",
+        args: &[
+            "mtls",
+            "graph",
+            "istioinaction",
+            "--telemetry-from",
+            "proxies",
+            "-o",
+            "svg",
+            ">",
+            "graph-after.svg",
+        ],
+    },
+    Step {
         title: "Roll back to PERMISSIVE",
         args: &["mtls", "enable", "istioinaction", "--permissive"],
     },
@@ -84,6 +121,22 @@ pub const STEPS: &[Step] = &[
         args: &["mtls", "status", "istioinaction"],
     },
 ];
+
+impl Step {
+    /// The command's words (without a `> FILE` redirection) and the file its output goes to.
+    pub fn split(&self) -> (&'static [&'static str], Option<&'static str>) {
+        match self.args {
+            [words @ .., ">", file] => (words, Some(file)),
+            words => (words, None),
+        }
+    }
+}
+
+/// Where the tour writes the files steps redirect to (kept after the lab stops, so the
+/// pictures can be opened): `kubectl-mtls-lab` in the temporary directory.
+pub fn graph_dir() -> PathBuf {
+    std::env::temp_dir().join("kubectl-mtls-lab")
+}
 
 /// Where the tour's files live.
 pub struct LabEnv {
@@ -125,6 +178,8 @@ fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
 /// plugin binaries found in `plugin_dir` (kubectl-mtls and, if built, kubectl_complete-mtls).
 pub fn prepare(plugin_dir: &Path) -> Result<LabEnv, SimError> {
     let server = SimServer::start_background(Scenario::lab().with_simulated_mesh())?;
+    // The workshop's load loop, ten rounds before the tour starts, so telemetry has traffic.
+    server.cluster().simulate_flows(&TrafficFlow::lab(), 10)?;
     let dir = std::env::temp_dir().join(format!("kubectl-mtls-lab-{}", std::process::id()));
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin)
@@ -183,20 +238,35 @@ impl LabEnv {
             out.flush()?;
             // Through the real kubectl when it is there (exactly what a learner types);
             // otherwise the plugin binary directly.
+            let (words, file) = step.split();
             let mut cmd = match &kubectl {
                 Some(k) => {
                     let mut c = self.command(k);
-                    c.args(step.args);
+                    c.args(words);
                     c
                 }
                 None => {
                     let mut c = self.command(&plugin);
-                    c.args(&step.args[1..]);
+                    c.args(&words[1..]);
                     c
                 }
             };
             let output = cmd.stdin(Stdio::null()).output()?;
-            out.write_all(&output.stdout)?;
+            match file {
+                Some(name) => {
+                    let dir = graph_dir();
+                    std::fs::create_dir_all(&dir)?;
+                    let path = dir.join(name);
+                    std::fs::write(&path, &output.stdout)?;
+                    writeln!(
+                        out,
+                        "(wrote {}, {} bytes: open it in a browser)",
+                        path.display(),
+                        output.stdout.len()
+                    )?;
+                }
+                None => out.write_all(&output.stdout)?,
+            }
             out.write_all(&output.stderr)?;
             let code = output.status.code().unwrap_or(-1);
             match (code, step.args.get(1)) {
