@@ -15,7 +15,7 @@ use crate::render::telemetry::{TelemetryReport, telemetry_report};
 use crate::style::Role;
 
 /// The note every graph with a `rejected` edge carries.
-pub const NOTE_REJECTED: &str = "rejected: plaintext was seen in the window toward a workload that is STRICT now, so that caller fails now; Istio's metrics count accepted traffic only, not refused handshakes, so failures since are not counted";
+pub const NOTE_REJECTED: &str = "rejected: plaintext was seen (in the window, or since the proxy started) toward a workload that is STRICT now, so that caller fails now; Istio's metrics count accepted traffic only, not refused handshakes, so its failures are not counted";
 /// The note for counters read from the proxies.
 pub const NOTE_PROXIES: &str = "counts read from the proxies are since each proxy started, not a time window";
 
