@@ -81,6 +81,13 @@ fn lab_before_and_after_strict_from_the_proxies_counters() {
             .iter()
             .any(|n| n.as_str().unwrap().contains("since each proxy started"))
     );
+    let web = doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == "istioinaction/web-api")
+        .unwrap();
+    assert_eq!(web["refusedConnections"], 0, "{web}");
 
     let table = lab.plugin(&["graph", "istioinaction", "--telemetry-from", "proxies"]);
     assert_eq!(table.code, 0, "{}", table.stderr);
@@ -139,6 +146,20 @@ fn lab_before_and_after_strict_from_the_proxies_counters() {
             .iter()
             .any(|n| n.as_str().unwrap().contains("refused handshakes"))
     );
+    // The plaintext refused since (5 rounds x 2 requests) shows in web-api's sidecar counter.
+    let web = doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == "istioinaction/web-api")
+        .unwrap();
+    assert_eq!(web["refusedConnections"], 10, "{web}");
+    let refused_note = doc["notes"].as_array().unwrap().iter().any(|n| {
+        n.as_str()
+            .unwrap()
+            .starts_with("istioinaction/web-api refused 10 inbound connections")
+    });
+    assert!(refused_note, "{doc:#}");
     let in_mesh: Vec<&Value> = doc["edges"]
         .as_array()
         .unwrap()

@@ -139,6 +139,7 @@ fn workshop(strict: bool) -> GraphReport {
         ],
         errors: vec![],
         unread_pods: vec![],
+        refused: vec![],
     };
     let scope = GraphScope::Namespaces(BTreeSet::from([ia.to_string()]));
     let graph = build_graph(&s, &analyze(&s), &traffic, &scope);
@@ -240,7 +241,15 @@ fn json_follows_the_mtls_graph_schema() {
         let keys: BTreeSet<&str> = n.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             keys,
-            BTreeSet::from(["id", "namespace", "workload", "mesh", "mode", "inScope"])
+            BTreeSet::from([
+                "id",
+                "namespace",
+                "workload",
+                "mesh",
+                "mode",
+                "inScope",
+                "refusedConnections"
+            ])
         );
     }
     let unknown = nodes.iter().find(|n| n["id"] == "unknown").unwrap();

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::analysis::{Analysis, MeshSummary};
 use super::hosts::ServiceIndex;
-use crate::model::{Mode, Peer, Protocol, Security, Snapshot, TargetPort, Traffic};
+use crate::model::{Mode, Peer, Protocol, Security, Snapshot, TargetPort, TelemetrySource, Traffic};
 
 /// The id of the node for callers Istio could not identify.
 pub const UNKNOWN_NODE: &str = "unknown";
@@ -139,6 +139,9 @@ pub struct Node {
     pub mode: Option<String>,
     /// Whether its namespace is in the graph's scope (destinations' namespaces).
     pub in_scope: bool,
+    /// Inbound connections its sidecars refused without a matching filter chain (proxies
+    /// mode: since each proxy started); `None` when not read (Prometheus, or a caller).
+    pub refused_connections: Option<u64>,
 }
 
 /// One edge.
@@ -297,7 +300,33 @@ pub fn build_graph(snapshot: &Snapshot, analysis: &Analysis, traffic: &Traffic, 
             .then_with(|| a.destination.cmp(&b.destination))
             .then(a.protocol.cmp(&b.protocol))
     });
-    let nodes = endpoints.iter().map(|p| node(analysis, p, scope)).collect();
+    // Refused connections (proxies mode), per destination workload in scope.
+    let mut refused: BTreeMap<Peer, u64> = BTreeMap::new();
+    let proxies = traffic.source == TelemetrySource::Proxies;
+    for r in traffic.refused.iter().filter(|r| scope.contains(&r.namespace)) {
+        if let Some(p) = analysis
+            .pods
+            .iter()
+            .find(|p| p.namespace == r.namespace && p.name == r.pod)
+        {
+            let peer = Peer::Workload {
+                namespace: r.namespace.clone(),
+                name: analysis.workloads[p.workload].workload.name.clone(),
+            };
+            *refused.entry(peer.clone()).or_default() += r.count;
+            endpoints.insert(peer);
+        }
+    }
+    let nodes = endpoints
+        .iter()
+        .map(|p| {
+            let mut n = node(analysis, p, scope);
+            if proxies && n.in_scope {
+                n.refused_connections = Some(refused.get(p).copied().unwrap_or(0));
+            }
+            n
+        })
+        .collect();
     Graph { nodes, edges }
 }
 
@@ -386,6 +415,7 @@ fn node(analysis: &Analysis, peer: &Peer, scope: &GraphScope) -> Node {
             mesh: None,
             mode: None,
             in_scope: false,
+            refused_connections: None,
         },
         Peer::Workload { namespace, name } => {
             let (mesh, mode) = describe(analysis, namespace, name);
@@ -396,6 +426,7 @@ fn node(analysis: &Analysis, peer: &Peer, scope: &GraphScope) -> Node {
                 mesh,
                 mode,
                 in_scope: scope.contains(namespace),
+                refused_connections: None,
             }
         }
     }
@@ -446,7 +477,7 @@ mod tests {
     use crate::engine::analyze;
     use crate::model::{
         AmbientRedirection, Created, InboundCapture, Labels, MeshSettings, NamespaceInfo, Owner, PodInfo,
-        Policy, PolicyMode, ServiceInfo, ServicePortInfo, SidecarKind, TelemetrySource, TrafficSample,
+        Policy, PolicyMode, RefusedConnections, ServiceInfo, ServicePortInfo, SidecarKind, TrafficSample,
     };
 
     fn l(kv: &[(&str, &str)]) -> Labels {
@@ -558,6 +589,7 @@ mod tests {
                 samples: self.samples.clone(),
                 errors: vec![],
                 unread_pods: vec![],
+                refused: vec![],
             };
             build_graph(&self.snap, &analyze(&self.snap), &traffic, &scope)
         }
@@ -971,6 +1003,52 @@ mod tests {
             g.node("istioinaction/web-api").unwrap().mode.as_deref(),
             Some("PERMISSIVE")
         );
+    }
+
+    #[test]
+    fn refused_connections_are_counted_per_destination_workload_in_proxies_mode() {
+        let lab = workshop().policy(strict("istioinaction"));
+        let mut traffic = Traffic {
+            source: TelemetrySource::Proxies,
+            window: None,
+            endpoint: None,
+            samples: lab.samples.clone(),
+            errors: vec![],
+            unread_pods: vec![],
+            refused: vec![RefusedConnections {
+                namespace: "istioinaction".into(),
+                pod: "web-api-5f7c9-abcde".into(),
+                count: 7,
+            }],
+        };
+        let scope = ns_scope(&["istioinaction"]);
+        let g = build_graph(&lab.snap, &analyze(&lab.snap), &traffic, &scope);
+        assert_eq!(
+            g.node("istioinaction/web-api").unwrap().refused_connections,
+            Some(7)
+        );
+        assert_eq!(
+            g.node("istioinaction/recommendation")
+                .unwrap()
+                .refused_connections,
+            Some(0)
+        );
+        assert_eq!(
+            g.node("default/sleep").unwrap().refused_connections,
+            None,
+            "callers are not read"
+        );
+        // A workload that only refused connections is shown too.
+        traffic.samples.clear();
+        let g = build_graph(&lab.snap, &analyze(&lab.snap), &traffic, &scope);
+        assert!(g.edges.is_empty());
+        assert_eq!(g.nodes.len(), 1);
+        assert_eq!(g.nodes[0].refused_connections, Some(7));
+        // Prometheus does not read them: unknown, not zero.
+        traffic.source = TelemetrySource::Prometheus;
+        traffic.samples = lab.samples.clone();
+        let g = build_graph(&lab.snap, &analyze(&lab.snap), &traffic, &scope);
+        assert_eq!(g.node("istioinaction/web-api").unwrap().refused_connections, None);
     }
 
     #[test]

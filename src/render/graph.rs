@@ -56,6 +56,10 @@ pub struct NodeReport {
     pub mode: Option<String>,
     /// Whether its namespace is one the graph is about.
     pub in_scope: bool,
+    /// Inbound connections its sidecars refused without a matching filter chain (Envoy's
+    /// `envoy_listener_no_filter_chain_match`), since each proxy started; null when not read
+    /// (Prometheus, callers).
+    pub refused_connections: Option<u64>,
 }
 
 /// One edge.
@@ -92,6 +96,7 @@ fn node_report(n: &Node) -> NodeReport {
         mesh: n.mesh.map(|m| m.to_string()),
         mode: n.mode.clone(),
         in_scope: n.in_scope,
+        refused_connections: n.refused_connections,
     }
 }
 
@@ -125,6 +130,18 @@ pub fn build(graph: &Graph, traffic: &Traffic, namespaces: Option<Vec<String>>) 
     }
     if graph.count(Verdict::Rejected) > 0 {
         notes.push(NOTE_REJECTED.to_string());
+    }
+    for n in graph
+        .nodes
+        .iter()
+        .filter(|n| n.refused_connections.is_some_and(|c| c > 0))
+    {
+        notes.push(format!(
+            "{} refused {} inbound connection{} without a matching filter chain since its proxy started (envoy_listener_no_filter_chain_match): under STRICT, mostly plaintext callers, which Istio's metrics do not show",
+            n.id,
+            n.refused_connections.unwrap_or(0),
+            if n.refused_connections == Some(1) { "" } else { "s" }
+        ));
     }
     if graph.count(Verdict::Unknown) > 0 {
         notes.push("unknown: plaintext toward a workload the cluster does not show (deleted, or not readable): its mode is unknown".to_string());
@@ -265,12 +282,16 @@ pub fn node_name(n: &NodeReport) -> &str {
 
 /// The second line drawn under a node (`sidecar · PERMISSIVE`, `outside the mesh`).
 pub fn node_detail(n: &NodeReport) -> String {
-    match (n.mesh.as_deref(), n.mode.as_deref()) {
+    let detail: String = match (n.mesh.as_deref(), n.mode.as_deref()) {
         (_, _) if n.id == UNKNOWN_NODE => "caller outside the mesh".into(),
         (Some("none"), _) => "outside the mesh".into(),
         (Some(mesh), Some(mode)) => format!("{mesh} · {mode}"),
         (Some(mesh), None) => mesh.to_string(),
         (None, _) => "not read".into(),
+    };
+    match n.refused_connections {
+        Some(c) if c > 0 => format!("{detail} · {c} refused"),
+        _ => detail,
     }
 }
 
