@@ -1,12 +1,11 @@
-//! Command line: the clap definitions, global kubectl-style flags, and the entry point
-//! that turns every outcome into an exit code (0 ok, 1 runtime failure, 2 usage error).
+//! Command line: the clap definitions and global kubectl-style flags, nothing else. The entry
+//! point that turns every outcome into an exit code is [`crate::run`].
 
 use std::ffi::OsString;
 use std::time::Duration;
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::error::Error;
 use crate::style::ColorChoice;
 
 /// The name the usage text uses, chosen from how the binary was invoked.
@@ -172,12 +171,14 @@ pub enum Command {
             The oldest policy of the scope is changed whatever its name (Istio ignores newer ones); without one, \
             `default` (or --name) is created. Only spec.mtls.mode, the given ports and, for a new selector \
             policy, the selector are owned (field manager kubectl-mtls). A change is refused (exit 1, nothing \
-            written) when the cluster's configuration shows it would break traffic or not take effect: a \
-            DestinationRule sending plaintext to workloads that become STRICT, a workload-level DISABLE mTLS \
-            clients would fail against, DISABLE on ambient workloads, a workload policy shadowed by an older one. \
-            --force writes anyway and says what it overrode.",
+            written) when the cluster's configuration or its observed traffic shows it would break traffic or \
+            not take effect: a DestinationRule sending plaintext to workloads that become STRICT, a \
+            workload-level DISABLE mTLS clients would fail against, DISABLE on ambient workloads, a workload \
+            policy shadowed by an older one, callers that sent plaintext (within --since, per Prometheus or the \
+            proxies' counters) to workloads that become STRICT. --force writes anyway and says what it overrode.",
         after_help = "Examples:\n  kubectl mtls enable istioinaction --strict --dry-run\n  \
             kubectl mtls enable istioinaction --strict\n  \
+            kubectl mtls enable istioinaction --strict --telemetry-from proxies\n  \
             kubectl mtls enable istioinaction -l app=web-api --strict --port 8080=PERMISSIVE\n  \
             kubectl mtls enable --mesh --permissive --dry-run=server"
     )]
@@ -497,6 +498,8 @@ pub struct EnableArgs {
     /// Print the resulting object on stdout (the diff, effect and result line then go to stderr)
     #[arg(short = 'o', long, value_enum)]
     pub output: Option<ObjectOutput>,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
 }
 
 /// The mode flags of `diff`: as [`ModeFlags`], but optional, since `-f` takes none.
@@ -545,6 +548,8 @@ pub struct DiffArgs {
     /// The server-side apply field manager of the dry-run apply
     #[arg(long, value_name = "NAME", default_value = "kubectl-mtls")]
     pub field_manager: String,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
 }
 
 /// Output of `probe`.
@@ -645,37 +650,10 @@ pub fn command(name: &str) -> clap::Command {
     Cli::command().name(name.to_string()).bin_name(name.to_string())
 }
 
-/// Parses the command line, runs the subcommand, prints any error and returns the exit code.
-pub fn run() -> i32 {
-    let args: Vec<OsString> = std::env::args_os().collect();
-    run_with(args)
-}
-
-/// [`run`] with explicit arguments (`args[0]` is the program name).
-pub fn run_with(args: Vec<OsString>) -> i32 {
-    let name = display_name(args.first());
-    let matches = match command(&name).try_get_matches_from(&args) {
-        Ok(m) => m,
-        Err(e) => return crate::error::report_usage(e, &name),
-    };
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(c) => c,
-        Err(e) => return crate::error::report_usage(e, &name),
-    };
-    crate::style::init(cli.global.color);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => return crate::error::report(&Error::Other(format!("cannot start the async runtime: {e}"))),
-    };
-    match runtime.block_on(crate::cmd::dispatch(cli)) {
-        Ok(code) => code,
-        Err(e) => crate::error::report(&e),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::FromArgMatches;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         let m = command("kubectl mtls").try_get_matches_from(args)?;

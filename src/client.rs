@@ -10,7 +10,6 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Client, Config};
 
-use crate::cli::GlobalArgs;
 use crate::error::{Error, chain};
 
 /// A connected cluster: the client plus what the user's flags and kubeconfig decided.
@@ -120,8 +119,35 @@ pub fn load_kubeconfig(flag: Option<&Path>) -> Result<Option<(Kubeconfig, Kubeco
     Ok(None)
 }
 
+/// How to reach the cluster: kubectl's connection flags as plain data, in the spirit of
+/// cli-runtime's ConfigFlags. `cmd` builds it from the global flags, the completion helper from
+/// the words typed so far; nothing below `cmd` sees clap's structs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// `--kubeconfig` (else $KUBECONFIG, else ~/.kube/config).
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context`.
+    pub context: Option<String>,
+    /// `--cluster`.
+    pub cluster: Option<String>,
+    /// `--user`.
+    pub user: Option<String>,
+    /// `-n`: overrides the context's namespace.
+    pub namespace: Option<String>,
+    /// `--request-timeout` (`None`: wait forever).
+    pub request_timeout: Option<std::time::Duration>,
+    /// `--as`.
+    pub as_user: Option<String>,
+    /// `--as-group`.
+    pub as_group: Vec<String>,
+    /// `--insecure-skip-tls-verify`.
+    pub insecure_skip_tls_verify: bool,
+    /// `-v` level: 0 off, 6 request lines, 7 adds headers.
+    pub verbose: u8,
+}
+
 /// Checks that the names the user asked for exist, with kubectl's wording.
-fn check_names(kc: &Kubeconfig, g: &GlobalArgs, source: &KubeconfigSource) -> Result<(), Error> {
+fn check_names(kc: &Kubeconfig, g: &ConnectOptions, source: &KubeconfigSource) -> Result<(), Error> {
     let context = g
         .context
         .clone()
@@ -157,7 +183,9 @@ fn check_names(kc: &Kubeconfig, g: &GlobalArgs, source: &KubeconfigSource) -> Re
 }
 
 /// Builds the kube-rs configuration from the kubeconfig and the global flags.
-pub async fn config_from_flags(g: &GlobalArgs) -> Result<(Config, Option<String>, Option<String>), Error> {
+pub async fn config_from_flags(
+    g: &ConnectOptions,
+) -> Result<(Config, Option<String>, Option<String>), Error> {
     let loaded = load_kubeconfig(g.kubeconfig.as_deref())?;
     let (mut config, context, user) = match loaded {
         Some((kc, source)) => {
@@ -209,7 +237,7 @@ pub async fn config_from_flags(g: &GlobalArgs) -> Result<(Config, Option<String>
         config.accept_invalid_certs = true;
         config.root_cert = None;
     }
-    if let Some(t) = g.request_timeout.0 {
+    if let Some(t) = g.request_timeout {
         config.connect_timeout = Some(t);
         config.read_timeout = Some(t);
         config.write_timeout = Some(t);
@@ -218,7 +246,7 @@ pub async fn config_from_flags(g: &GlobalArgs) -> Result<(Config, Option<String>
 }
 
 /// Connects to the cluster the flags and kubeconfig name. Makes no request.
-pub async fn connect(g: &GlobalArgs) -> Result<Cluster, Error> {
+pub async fn connect(g: &ConnectOptions) -> Result<Cluster, Error> {
     let (config, context, user) = config_from_flags(g).await?;
     let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
     let namespace = config.default_namespace.clone();

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use clap::{Arg, ArgAction, Command};
 
-use crate::cli::{GlobalArgs, RequestTimeout};
+use crate::client::ConnectOptions;
 
 /// Cobra's `ShellCompDirective` bits, the number on the last line of the answer.
 pub mod directive {
@@ -384,9 +384,9 @@ fn positional_at(cmd: &Command, n: usize) -> Option<&Arg> {
 /// Where dynamic values (namespaces, kubeconfig names) come from.
 pub trait Source {
     /// The namespaces of the cluster `global` selects, or `None` when they cannot be listed.
-    fn namespaces(&self, global: &GlobalArgs) -> Option<Vec<String>>;
+    fn namespaces(&self, global: &ConnectOptions) -> Option<Vec<String>>;
     /// The kubeconfig's names of one kind (contexts, clusters or users).
-    fn kubeconfig_names(&self, global: &GlobalArgs, kind: ValueKind) -> Option<Vec<String>>;
+    fn kubeconfig_names(&self, global: &ConnectOptions, kind: ValueKind) -> Option<Vec<String>>;
 }
 
 /// The real source: the kubeconfig on disk and the cluster, with [`CLUSTER_TIMEOUT`].
@@ -405,9 +405,9 @@ impl Default for LiveSource {
 }
 
 impl Source for LiveSource {
-    fn namespaces(&self, global: &GlobalArgs) -> Option<Vec<String>> {
+    fn namespaces(&self, global: &ConnectOptions) -> Option<Vec<String>> {
         let mut global = global.clone();
-        global.request_timeout = RequestTimeout(Some(self.timeout));
+        global.request_timeout = Some(self.timeout);
         global.verbose = 0;
         // A hard deadline: kube-rs runs an exec credential plugin synchronously while building
         // the client, which no async timeout can interrupt. The lookup runs on its own thread;
@@ -422,7 +422,7 @@ impl Source for LiveSource {
         rx.recv_timeout(self.timeout).ok().flatten()
     }
 
-    fn kubeconfig_names(&self, global: &GlobalArgs, kind: ValueKind) -> Option<Vec<String>> {
+    fn kubeconfig_names(&self, global: &ConnectOptions, kind: ValueKind) -> Option<Vec<String>> {
         let (kc, _) = crate::client::load_kubeconfig(global.kubeconfig.as_deref()).ok()??;
         let names = match kind {
             ValueKind::Context => kc.contexts.into_iter().map(|c| c.name).collect(),
@@ -435,7 +435,7 @@ impl Source for LiveSource {
 }
 
 /// Lists the namespace names of the cluster `global` selects (one metadata-only list request).
-fn list_namespaces(global: &GlobalArgs) -> Option<Vec<String>> {
+fn list_namespaces(global: &ConnectOptions) -> Option<Vec<String>> {
     use k8s_openapi::api::core::v1::Namespace;
     use kube::api::{Api, ListParams};
 
@@ -460,9 +460,9 @@ fn list_namespaces(global: &GlobalArgs) -> Option<Vec<String>> {
 }
 
 /// The connection flags typed so far, as the plugin would read them.
-pub fn global_args(analysis: &Analysis) -> GlobalArgs {
+pub fn connect_options(analysis: &Analysis) -> ConnectOptions {
     let non_empty = |id: &str| analysis.last(id).filter(|v| !v.is_empty()).map(str::to_string);
-    GlobalArgs {
+    ConnectOptions {
         kubeconfig: non_empty("kubeconfig").map(PathBuf::from),
         context: non_empty("context"),
         cluster: non_empty("cluster"),
@@ -477,7 +477,7 @@ pub fn global_args(analysis: &Analysis) -> GlobalArgs {
         insecure_skip_tls_verify: analysis
             .last("insecure_skip_tls_verify")
             .is_some_and(|v| v.is_empty() || v == "true"),
-        ..GlobalArgs::default()
+        ..ConnectOptions::default()
     }
 }
 
@@ -585,7 +585,7 @@ fn values(arg: &Arg, analysis: &Analysis, source: &dyn Source) -> Completions {
             directive::NO_FILE_COMP,
         ),
         ValueKind::Namespace => {
-            let names = source.namespaces(&global_args(analysis)).unwrap_or_default();
+            let names = source.namespaces(&connect_options(analysis)).unwrap_or_default();
             // A repeatable positional (`status NS...`) is not offered a namespace twice.
             let already: &[String] = if arg.is_positional() {
                 analysis
@@ -607,7 +607,7 @@ fn values(arg: &Arg, analysis: &Analysis, source: &dyn Source) -> Completions {
         }
         kind @ (ValueKind::Context | ValueKind::Cluster | ValueKind::User) => (
             source
-                .kubeconfig_names(&global_args(analysis), kind)
+                .kubeconfig_names(&connect_options(analysis), kind)
                 .unwrap_or_default()
                 .into_iter()
                 .map(Candidate::plain)
@@ -657,7 +657,7 @@ mod tests {
     /// A source with fixed answers that records the connection flags it was asked with.
     struct Fake {
         namespaces: Option<Vec<String>>,
-        asked: std::cell::RefCell<Vec<GlobalArgs>>,
+        asked: std::cell::RefCell<Vec<ConnectOptions>>,
     }
 
     impl Fake {
@@ -670,11 +670,11 @@ mod tests {
     }
 
     impl Source for Fake {
-        fn namespaces(&self, global: &GlobalArgs) -> Option<Vec<String>> {
+        fn namespaces(&self, global: &ConnectOptions) -> Option<Vec<String>> {
             self.asked.borrow_mut().push(global.clone());
             self.namespaces.clone()
         }
-        fn kubeconfig_names(&self, global: &GlobalArgs, kind: ValueKind) -> Option<Vec<String>> {
+        fn kubeconfig_names(&self, global: &ConnectOptions, kind: ValueKind) -> Option<Vec<String>> {
             self.asked.borrow_mut().push(global.clone());
             let names: &[&str] = match kind {
                 ValueKind::Context => &["lab", "prod", "staging"],

@@ -66,11 +66,7 @@ impl ExecOutput {
                     stderr.push('\n');
                 }
                 stderr.push_str(message);
-                let code = if crate::probe::tool_missing(0, message) {
-                    127
-                } else {
-                    1
-                };
+                let code = if tool_missing(0, message) { 127 } else { 1 };
                 (code, stderr)
             }
         }
@@ -201,6 +197,16 @@ pub async fn exec(
             timeout.as_secs()
         ))),
     }
+}
+
+/// Whether an exec result means the tool itself is missing from the image.
+pub fn tool_missing(exit: i32, stderr: &str) -> bool {
+    let s = stderr.to_ascii_lowercase();
+    exit == 127
+        || exit == 126
+        || s.contains("executable file not found")
+        || s.contains("no such file or directory") && s.contains("exec")
+        || s.contains("command not found")
 }
 
 #[cfg(test)]

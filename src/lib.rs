@@ -1,12 +1,18 @@
 //! kubectl-mtls: make Istio mutual TLS visible, safe to turn on, and provable.
 //!
-//! Layers, from the edge inwards:
-//! - [`cli`]: command-line parsing (clap), global kubectl-style flags.
-//! - [`client`]: cluster I/O through kube-rs, honouring kubeconfig like kubectl.
-//! - [`resources`]: typed Istio resources (serde), tolerant of unknown fields/values.
-//! - [`model`] and [`engine`]: the pure model and the mTLS resolution engine (no I/O).
-//! - `render`: tables, JSON/YAML, diffs.
-//! - [`cmd`]: one thin orchestration per subcommand.
+//! Layers, from the edge inwards; each imports only the layers below it (the table of allowed
+//! imports is `tests/architecture.rs`):
+//! - the entry: [`run`] here (runtime, dispatch, exit codes), `main.rs`, `src/bin`.
+//! - [`cli`]: the clap definitions and global kubectl-style flags, nothing else.
+//! - [`cmd`]: one thin orchestration per subcommand, turning flags into domain requests;
+//!   the only user of [`render`] (tables, JSON/YAML, diffs).
+//! - the domain: [`change`] (a policy change, stage by stage) and [`probe`] (proof with real
+//!   traffic, certificates).
+//! - I/O: [`client`] (kube-rs, kubeconfig like kubectl, its own [`client::ConnectOptions`]),
+//!   [`collect`] (reading a snapshot), [`exec`] (pods/exec); [`complete`] (the completion
+//!   helper, which also reads the clap tree).
+//! - the pure core (no I/O): [`engine`], [`model`], [`resources`], [`certs`].
+//! - leaves used everywhere: [`error`], [`style`].
 
 pub mod certs;
 pub mod change;
@@ -26,4 +32,40 @@ pub mod resources;
 pub mod style;
 pub mod telemetry;
 
-pub use cli::run;
+// The entry: parse, run, exit code. Only this and main.rs use `cmd`.
+
+use std::ffi::OsString;
+
+use clap::FromArgMatches;
+
+/// Parses the command line, runs the subcommand, prints any error and returns the exit code.
+pub fn run() -> i32 {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    run_with(args)
+}
+
+/// [`run`] with explicit arguments (`args[0]` is the program name).
+pub fn run_with(args: Vec<OsString>) -> i32 {
+    let name = cli::display_name(args.first());
+    let matches = match cli::command(&name).try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) => return error::report_usage(e, &name),
+    };
+    let cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return error::report_usage(e, &name),
+    };
+    style::init(cli.global.color);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            return error::report(&error::Error::Other(format!(
+                "cannot start the async runtime: {e}"
+            )));
+        }
+    };
+    match runtime.block_on(cmd::dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => error::report(&e),
+    }
+}

@@ -9,8 +9,12 @@ pub mod probe;
 pub mod status;
 pub mod telemetry;
 
-use crate::cli::{Cli, Command};
+use crate::change::RequestInput;
+use crate::cli::{Cli, Command, GlobalArgs, ModeFlags, TargetArgs};
+use crate::client::ConnectOptions;
+use crate::collect::ClusterRead;
 use crate::error::Error;
+use crate::model::PolicyMode;
 
 /// Runs the parsed command and returns its exit code.
 pub async fn dispatch(cli: Cli) -> Result<i32, Error> {
@@ -22,5 +26,57 @@ pub async fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Probe(args) => probe::run(&global, args).await,
         Command::Graph(args) => graph::run(&global, args).await,
         Command::Completion(args) => completion::run(args),
+    }
+}
+
+/// The connection options the global flags ask for (the only place clap's flags become them).
+pub fn connect_options(g: &GlobalArgs) -> ConnectOptions {
+    ConnectOptions {
+        kubeconfig: g.kubeconfig.clone(),
+        context: g.context.clone(),
+        cluster: g.cluster.clone(),
+        user: g.user.clone(),
+        namespace: g.namespace.clone(),
+        request_timeout: g.request_timeout.0,
+        as_user: g.as_user.clone(),
+        as_group: g.as_group.clone(),
+        insecure_skip_tls_verify: g.insecure_skip_tls_verify,
+        verbose: g.verbose,
+    }
+}
+
+/// Prints what limits the read.
+pub fn print_read_notes(read: &ClusterRead) {
+    for g in &read.gaps {
+        eprintln!("warning: {g}");
+    }
+    for w in &read.warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+/// The mode a set of mode flags asks for.
+pub fn mode_of(flags: &ModeFlags) -> PolicyMode {
+    if flags.strict {
+        PolicyMode::Strict
+    } else if flags.permissive {
+        PolicyMode::Permissive
+    } else if flags.disable {
+        PolicyMode::Disable
+    } else {
+        PolicyMode::Unset
+    }
+}
+
+/// The change `enable` and `diff` were asked for, as typed (validated by `change::request`).
+pub fn request_input(mode: &ModeFlags, t: &TargetArgs, global: &GlobalArgs) -> RequestInput {
+    RequestInput {
+        mode: mode_of(mode),
+        namespace_arg: t.namespace_arg.clone(),
+        namespace_flag: global.namespace.clone(),
+        mesh: t.mesh,
+        selector: t.selector.clone(),
+        name: t.name.clone(),
+        ports: t.ports.clone(),
     }
 }

@@ -38,7 +38,7 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<i32, Error> {
         None,
         global.request_timeout.0,
     )?;
-    let cluster = connect(global).await?;
+    let cluster = connect(&super::connect_options(global)).await?;
     let scope = if args.all_namespaces {
         Scope::All
     } else if args.namespaces.is_empty() {

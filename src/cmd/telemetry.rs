@@ -49,6 +49,15 @@ pub fn request(
     })
 }
 
+/// The destination namespaces a change's telemetry check needs: the changed policy's namespace,
+/// or every namespace for a mesh-wide change.
+pub fn scope_of(target: &crate::change::Target, namespace: &str) -> Option<Vec<String>> {
+    match target {
+        crate::change::Target::Mesh => None,
+        _ => Some(vec![namespace.to_string()]),
+    }
+}
+
 /// Reads the telemetry for `analysis` (proxies mode reads its meshed pods in the request's
 /// namespaces) and prints each error as a warning on stderr.
 pub async fn read(cluster: &Cluster, req: &Request, analysis: &Analysis) -> Traffic {

@@ -3,8 +3,11 @@
 
 use similar::{ChangeTag, TextDiff};
 
-use crate::change::PortException;
+use serde_json::Value;
+
+use crate::change::{self, PortException};
 use crate::engine::{Effects, ModeChange, Resolved};
+use crate::error::Error;
 use crate::model::Mode;
 use crate::render::table::{Cell, Table};
 use crate::style::{Role, paint};
@@ -203,6 +206,21 @@ pub fn effects(e: &Effects, ports: &[PortException], suffix: &str) -> String {
         }
     }
     out
+}
+
+/// The YAML diff of one object (live vs. the result), headed like kubectl's directories.
+pub fn object_diff(live: Option<&Value>, result: &Value, file: &str) -> Result<String, Error> {
+    let old = match live {
+        Some(l) => super::to_yaml(&change::clean(l))?,
+        None => String::new(),
+    };
+    let new = super::to_yaml(&change::clean(result))?;
+    Ok(unified(
+        &old,
+        &new,
+        &format!("live/{file}"),
+        &format!("merged/{file}"),
+    ))
 }
 
 #[cfg(test)]

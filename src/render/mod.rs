@@ -4,6 +4,7 @@
 pub mod diff;
 pub mod graph;
 pub mod graph_svg;
+pub mod probe;
 pub mod status;
 pub mod table;
 pub mod telemetry;

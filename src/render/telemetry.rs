@@ -1,10 +1,9 @@
 //! Telemetry in reports: the `telemetry` JSON block, per-workload traffic fields, the
-//! PLAINTEXT column, the notes that say what the verdicts rest on, and the STRICT review's
-//! refusal lines.
+//! PLAINTEXT column, and the notes that say what the verdicts rest on.
 
 use serde::Serialize;
 
-use crate::engine::{StrictReview, WorkloadTraffic, period_words};
+use crate::engine::WorkloadTraffic;
 use crate::model::traffic::human_duration;
 use crate::model::{Protocol, TelemetrySource, Traffic};
 use crate::style::Role;
@@ -136,37 +135,12 @@ pub fn telemetry_notes(t: &Traffic) -> Vec<String> {
     notes
 }
 
-/// The review of a change to STRICT for people: refusal lines (one per caller that would be
-/// cut) and warnings (what could not be checked).
-pub fn review_lines(review: &StrictReview, t: &Traffic) -> (Vec<String>, Vec<String>) {
-    let period = period_words(t);
-    let refusals = review.blockers.iter().map(|b| b.message(&period)).collect();
-    let mut warnings = Vec::new();
-    if t.source == TelemetrySource::None && t.errors.is_empty() {
-        warnings.push(
-            "no telemetry was read, so live plaintext callers could not be checked (give --prometheus URL, or --telemetry-from proxies)"
-                .to_string(),
-        );
-    } else if !review.unknown.is_empty() {
-        let names: Vec<String> = review
-            .unknown
-            .iter()
-            .map(|w| format!("{}/{}", w.namespace, w.name))
-            .collect();
-        warnings.push(format!(
-            "could not check for plaintext callers of {} (telemetry incomplete)",
-            names.join(", ")
-        ));
-    }
-    (refusals, warnings)
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::engine::{Blocker, PlaintextCaller, WorkloadRef};
+    use crate::engine::PlaintextCaller;
     use crate::model::Peer;
 
     fn traffic(source: TelemetrySource) -> Traffic {
@@ -244,37 +218,5 @@ mod tests {
         let n = telemetry_notes(&t);
         assert!(n[0].contains("since its proxy started"), "{n:?}");
         assert!(n[1].contains("1 source could not be read"), "{n:?}");
-    }
-
-    #[test]
-    fn review_lines_refuse_or_warn() {
-        let review = StrictReview {
-            blockers: vec![Blocker {
-                source: Peer::Workload {
-                    namespace: "default".into(),
-                    name: "sleep".into(),
-                },
-                destination: WorkloadRef {
-                    namespace: "istioinaction".into(),
-                    kind: "Deployment".into(),
-                    name: "web-api".into(),
-                },
-                protocol: Protocol::Http,
-                count: 120,
-            }],
-            unknown: vec![],
-        };
-        let (r, w) = review_lines(&review, &traffic(TelemetrySource::Prometheus));
-        assert_eq!(
-            r,
-            vec![
-                "default/sleep -> istioinaction/web-api: 120 plaintext requests in 1h; these will fail"
-                    .to_string()
-            ]
-        );
-        assert!(w.is_empty());
-        let (r, w) = review_lines(&StrictReview::default(), &Traffic::none());
-        assert!(r.is_empty());
-        assert!(w[0].contains("could not be checked"), "{w:?}");
     }
 }
