@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use kube_sim::{IstioApi, Scenario, SimServer};
+use kube_sim::{IstioApi, Scenario, SimServer, TrafficFlow};
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +51,14 @@ enum Command {
         /// Scale scenario: namespaces,pods,seed (e.g. 500,50000,1); replaces --scenario.
         #[arg(long)]
         scale: Option<String>,
+        /// Answer curl, wget and pilot-agent in pods the way a mesh would (certificates,
+        /// traffic following the policies, Istio's counters).
+        #[arg(long)]
+        simulated_mesh: bool,
+        /// The lab's steady traffic (needs the lab scenario): a backlog of requests, then one
+        /// more round every 2 s, counted by the simulated mesh.
+        #[arg(long)]
+        lab_traffic: bool,
     },
 }
 
@@ -70,7 +78,7 @@ enum IstioArg {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let (kubeconfig, load, scenario, istio, listen, scale) = match cli.command {
+    let (kubeconfig, load, scenario, istio, listen, scale, simulated_mesh, lab_traffic) = match cli.command {
         Command::Lab { shell, plugin_dir } => std::process::exit(lab(shell, plugin_dir)),
         Command::Serve {
             kubeconfig,
@@ -79,7 +87,18 @@ async fn main() {
             istio,
             listen,
             scale,
-        } => (kubeconfig, load, scenario, istio, listen, scale),
+            simulated_mesh,
+            lab_traffic,
+        } => (
+            kubeconfig,
+            load,
+            scenario,
+            istio,
+            listen,
+            scale,
+            simulated_mesh,
+            lab_traffic,
+        ),
     };
     let mut s = match (scale, scenario) {
         (Some(spec), _) => {
@@ -114,12 +133,25 @@ async fn main() {
             }
         };
     }
+    if simulated_mesh {
+        s = s.with_simulated_mesh();
+    }
     let server = match SimServer::start_on(s, listen).await {
         Ok(server) => server,
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(1);
         }
+    };
+    let _traffic = if lab_traffic {
+        let cluster = server.cluster();
+        if let Err(e) = cluster.simulate_flows(&TrafficFlow::lab(), kube_sim::tour::LAB_TRAFFIC_ROUNDS) {
+            eprintln!("error: --lab-traffic needs the lab scenario: {e}");
+            std::process::exit(1);
+        }
+        Some(cluster.start_traffic(TrafficFlow::lab(), kube_sim::tour::LAB_TRAFFIC_EVERY))
+    } else {
+        None
     };
     if let Err(e) = server.write_kubeconfig(&kubeconfig, "admin") {
         eprintln!("error: cannot write {}: {e}", kubeconfig.display());

@@ -17,7 +17,10 @@
 //!   meshed clients); everything else answers HTTP 200;
 //! - `pilot-agent request GET config_dump?mask=dynamic_active_secrets` in `istio-proxy` returns a
 //!   workload certificate for `spiffe://<trust domain>/ns/<ns>/sa/<service account>` (24 h,
-//!   backdated 2 minutes), signed by a lab root CA made at start.
+//!   backdated 2 minutes), signed by a lab root CA made at start;
+//! - every simulated request is counted ([`crate::telemetry`]), and `pilot-agent request GET
+//!   stats/prometheus` in `istio-proxy` (or `curl localhost:15000|15020|15090/stats/prometheus`
+//!   in a pod with a sidecar) prints the counters.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -338,6 +341,18 @@ pub(crate) fn spiffe_id(cluster: &Cluster, pod: &Value) -> String {
     )
 }
 
+/// Inside a pod with a sidecar, Envoy's admin port (15000), its Prometheus port (15090) and the
+/// agent's merged-metrics port (15020) serve the proxy's counters on `/stats/prometheus`.
+fn local_proxy_stats(cluster: &Cluster, pod: &Value, url: &str) -> Option<String> {
+    let rest = url.strip_prefix("http://")?;
+    let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (host, port) = hostport.rsplit_once(':')?;
+    let local = matches!(host, "localhost" | "127.0.0.1");
+    let stats_port = matches!(port, "15000" | "15020" | "15090");
+    (local && stats_port && has_proxy(pod) && path.starts_with("stats/prometheus"))
+        .then(|| crate::telemetry::prometheus_text(cluster, pod))
+}
+
 impl SimulatedMesh {
     /// A mesh with a fresh root CA.
     pub fn new() -> SimulatedMesh {
@@ -413,6 +428,9 @@ impl SimulatedMesh {
         match argv0.as_str() {
             "curl" => {
                 let url = req.command.iter().find(|a| a.starts_with("http://"))?;
+                if let Some(stats) = local_proxy_stats(cluster, &pod, url) {
+                    return Some(ExecResponse::ok(stats));
+                }
                 let write_code = req.command.iter().any(|a| a.contains("%{http_code}"));
                 let host = url
                     .trim_start_matches("http://")

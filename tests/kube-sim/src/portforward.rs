@@ -8,6 +8,9 @@
 //! most one message (the port is then unusable). When every port's connection has ended the
 //! server closes the WebSocket.
 //!
+//! kubectl's SPDY tunnelled through the WebSocket (`SPDY/3.1+portforward.k8s.io`) is handed to
+//! [`crate::spdy`].
+//!
 //! A pod's port reaches a local address a test names with [`Cluster::forward_pod_port`] (a real
 //! Prometheus behind a simulated pod, for example); a port with no target behaves like a port
 //! nothing listens on: the error channel says the connection was refused.
@@ -26,6 +29,7 @@ use crate::cluster::Cluster;
 use crate::server::{
     App, Identity, Query, RequestRecord, authorize, error_response, not_found_page, parse_target,
 };
+use crate::spdy;
 use crate::status::ApiError;
 use crate::util::{self, glob_match};
 
@@ -53,7 +57,7 @@ struct ForwardRule {
 }
 
 impl PortForwards {
-    fn target(&self, namespace: &str, pod: &str, port: u16) -> Option<String> {
+    pub(crate) fn target(&self, namespace: &str, pod: &str, port: u16) -> Option<String> {
         let rules = self.rules.lock().unwrap_or_else(|e| e.into_inner());
         rules
             .iter()
@@ -156,15 +160,11 @@ pub(crate) async fn request(
             "unable to upgrade connection: pod {name} is not running (phase {phase:?})"
         )));
     }
-    let ports = match requested_ports(query) {
-        Ok(p) => p,
-        Err(e) => return error_response(&e),
-    };
     let ws = match WebSocketUpgrade::from_request_parts(parts, &()).await {
         Ok(ws) => ws,
         Err(_) => {
             return error_response(&ApiError::bad_request(
-                "Upgrade request required: kube-sim serves portforward over WebSocket (v4.channel.k8s.io); SPDY is not supported",
+                "Upgrade request required: kube-sim serves portforward over WebSocket only (v4.channel.k8s.io, SPDY/3.1+portforward.k8s.io), not as a SPDY upgrade",
             ));
         }
     };
@@ -174,12 +174,30 @@ pub(crate) async fn request(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    if offered.split(',').any(|p| p.trim() == spdy::TUNNEL_PROTOCOL) {
+        // kubectl: SPDY tunnelled through the WebSocket; the ports come with each stream.
+        let pod = spdy::Pod {
+            namespace: ns,
+            uid: util::str_at(&pod, "/metadata/uid").to_string(),
+            name,
+        };
+        let cluster = app.cluster.clone();
+        return ws
+            .protocols([spdy::TUNNEL_PROTOCOL])
+            .on_upgrade(move |socket| tunnel(socket, cluster, pod))
+            .into_response();
+    }
     if !offered.is_empty() && !offered.split(',').any(|p| PROTOCOLS.contains(&p.trim())) {
         return error_response(&ApiError::bad_request(format!(
-            "unable to upgrade connection: kube-sim serves portforward over WebSocket with {} only (offered: {offered})",
-            PROTOCOLS.join(", ")
+            "unable to upgrade connection: kube-sim serves portforward over WebSocket with {}, {} (offered: {offered})",
+            PROTOCOLS.join(", "),
+            spdy::TUNNEL_PROTOCOL
         )));
     }
+    let ports = match requested_ports(query) {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
     let uid = util::str_at(&pod, "/metadata/uid").to_string();
     let targets: Vec<Option<String>> = ports
         .iter()
@@ -193,6 +211,38 @@ pub(crate) async fn request(
     ws.protocols(PROTOCOLS)
         .on_upgrade(move |socket| serve(socket, pod_ref, ports, targets))
         .into_response()
+}
+
+/// Carries the SPDY byte stream in WebSocket binary messages, both ways.
+async fn tunnel(socket: WebSocket, cluster: Cluster, pod: spdy::Pod) {
+    let (mut sink, mut stream) = socket.split();
+    let (in_tx, in_rx) = mpsc::channel::<Vec<u8>>(64);
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(64);
+    let writer = tokio::spawn(async move {
+        while let Some(bytes) = out_rx.recv().await {
+            if sink.send(Message::Binary(bytes.into())).await.is_err() {
+                return;
+            }
+        }
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code: 1000,
+                reason: "".into(),
+            })))
+            .await;
+    });
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(m)) = stream.next().await {
+            match m {
+                Message::Binary(b) if in_tx.send(b.to_vec()).await.is_err() => return,
+                Message::Close(_) => return,
+                _ => {}
+            }
+        }
+    });
+    spdy::serve(cluster, pod, in_rx, out_tx).await;
+    reader.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
 }
 
 struct PodRef {

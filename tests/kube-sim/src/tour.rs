@@ -8,7 +8,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::{Scenario, SimError, SimServer, TrafficFlow};
+use crate::{Scenario, SimError, SimServer, TrafficFlow, TrafficTicker};
+
+/// Rounds of [`TrafficFlow::lab`] sent before the lab starts.
+pub const LAB_TRAFFIC_ROUNDS: u64 = 30;
+
+/// How often the lab sends one more round of [`TrafficFlow::lab`].
+pub const LAB_TRAFFIC_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One step of the tour: what it shows and the command typed.
 pub struct Step {
@@ -140,6 +146,8 @@ pub fn graph_dir() -> PathBuf {
 
 /// Where the tour's files live.
 pub struct LabEnv {
+    /// The lab's steady traffic ([`TrafficFlow::lab`], one round every [`LAB_TRAFFIC_EVERY`]).
+    pub traffic: TrafficTicker,
     /// The running simulated cluster.
     pub server: SimServer,
     /// Temporary directory (kubeconfig, bin/, home/).
@@ -178,8 +186,14 @@ fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
 /// plugin binaries found in `plugin_dir` (kubectl-mtls and, if built, kubectl_complete-mtls).
 pub fn prepare(plugin_dir: &Path) -> Result<LabEnv, SimError> {
     let server = SimServer::start_background(Scenario::lab().with_simulated_mesh())?;
-    // The workshop's load loop, ten rounds before the tour starts, so telemetry has traffic.
-    server.cluster().simulate_flows(&TrafficFlow::lab(), 10)?;
+    // The workshop's load loop: traffic has been flowing for a while when the learner arrives,
+    // and keeps flowing, so readiness from telemetry has something to read.
+    server
+        .cluster()
+        .simulate_flows(&TrafficFlow::lab(), LAB_TRAFFIC_ROUNDS)?;
+    let traffic = server
+        .cluster()
+        .start_traffic(TrafficFlow::lab(), LAB_TRAFFIC_EVERY);
     let dir = std::env::temp_dir().join(format!("kubectl-mtls-lab-{}", std::process::id()));
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin)
@@ -202,6 +216,7 @@ pub fn prepare(plugin_dir: &Path) -> Result<LabEnv, SimError> {
     ));
     let path = std::env::join_paths(paths).map_err(|e| SimError::new(format!("bad PATH: {e}")))?;
     Ok(LabEnv {
+        traffic,
         server,
         dir,
         kubeconfig,

@@ -50,6 +50,12 @@ async fn http_server(body: &'static str) -> (String, tokio::sync::mpsc::Unbounde
     (addr, rx)
 }
 
+/// 4 MiB of text.
+fn big_body() -> &'static str {
+    static BODY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BODY.get_or_init(|| (0..4 * 1024 * 1024 / 64).map(|i| format!("{i:063}\n")).collect())
+}
+
 /// Sends one HTTP request through a forwarded stream and reads the whole answer.
 async fn get<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(stream: &mut S, path: &str) -> String {
     stream
@@ -79,6 +85,22 @@ async fn kube_rs_reaches_a_local_server_behind_a_pod_port() {
     assert!(answer.ends_with("\r\n\r\nprometheus says hi"), "{answer}");
     assert_eq!(seen.recv().await.unwrap(), "GET /api/v1/query?query=up HTTP/1.1");
     drop(stream);
+    let (big_addr, _) = http_server(big_body()).await;
+    server
+        .cluster()
+        .forward_pod_port("istioinaction", "web-api-*", 9091, big_addr);
+    let mut big = pods.portforward(WEB_API, &[9091]).await.unwrap();
+    let mut big_stream = big.take_stream(9091).unwrap();
+    let started = std::time::Instant::now();
+    let answer = get(&mut big_stream, "/big").await;
+    eprintln!(
+        "kube-rs portforward: {} bytes in {:?}",
+        answer.len(),
+        started.elapsed()
+    );
+    assert!(answer.ends_with(big_body()), "{} bytes", answer.len());
+    drop(big_stream);
+    drop(big);
     // The server ends the WebSocket once the target closed its connection (as the kubelet does);
     // kube-rs then fails to send its own Close (SendAfterClosing), so only the end is awaited.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), pf.join())
@@ -212,5 +234,158 @@ async fn missing_pods_and_plain_requests_get_api_errors() {
     assert!(
         answer.contains("\"reason\":\"BadRequest\"") && answer.contains("over WebSocket"),
         "{answer}"
+    );
+}
+
+fn kubectl_available(test: &str) -> bool {
+    if std::path::Path::new("/usr/bin/kubectl").exists() {
+        return true;
+    }
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "/usr/bin/kubectl is required when CI=true"
+    );
+    eprintln!("SKIPPED {test}: /usr/bin/kubectl not found");
+    false
+}
+
+/// Reads kubectl's "Forwarding from 127.0.0.1:PORT -> N" line.
+fn forwarded_port(stdout: &mut std::process::ChildStdout) -> u16 {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+    line.strip_prefix("Forwarding from 127.0.0.1:")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected kubectl output: {line:?}"))
+}
+
+#[tokio::test]
+async fn the_real_kubectl_port_forward_tunnels_spdy_over_websocket() {
+    if !kubectl_available("the_real_kubectl_port_forward_tunnels_spdy_over_websocket") {
+        return;
+    }
+    let server = SimServer::start(Scenario::lab()).await.unwrap();
+    let (addr, mut seen) = http_server("through kubectl").await;
+    server
+        .cluster()
+        .forward_pod_port("istioinaction", "web-api-*", 9090, addr);
+    let dir = std::env::temp_dir().join(format!("kube-sim-pf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig, "admin").unwrap();
+    let mut child = std::process::Command::new("/usr/bin/kubectl")
+        .args([
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "port-forward",
+            "-n",
+            "istioinaction",
+        ])
+        .args([WEB_API, ":9090", ":7777"])
+        .env("KUBECACHEDIR", dir.join("cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (local, stdout) = tokio::task::spawn_blocking(move || (forwarded_port(&mut stdout), stdout))
+        .await
+        .unwrap();
+    for path in ["/first", "/second"] {
+        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", local))
+            .await
+            .unwrap();
+        let answer = get(&mut conn, path).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200 OK") && answer.ends_with("through kubectl"),
+            "{answer}"
+        );
+        assert_eq!(seen.recv().await.unwrap(), format!("GET {path} HTTP/1.1"));
+    }
+    // A large answer (a Prometheus query result can be megabytes) arrives whole.
+    let (big_addr, _) = http_server(big_body()).await;
+    server
+        .cluster()
+        .forward_pod_port("istioinaction", "web-api-*", 9090, big_addr);
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", local))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let answer = get(&mut conn, "/big").await;
+    eprintln!(
+        "kubectl port-forward: {} bytes in {:?}",
+        answer.len(),
+        started.elapsed()
+    );
+    assert!(answer.ends_with(big_body()), "{} bytes", answer.len());
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    drop(stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("error"), "{stderr}");
+    let rec = server
+        .requests()
+        .into_iter()
+        .find(|r| r.subresource == "portforward" && r.status == 101)
+        .expect("an upgraded port-forward request");
+    assert_eq!((rec.verb.as_str(), rec.user.as_str()), ("create", "admin"));
+}
+
+#[tokio::test]
+async fn kubectl_port_forward_reports_a_port_nothing_listens_on() {
+    if !kubectl_available("kubectl_port_forward_reports_a_port_nothing_listens_on") {
+        return;
+    }
+    let server = SimServer::start(Scenario::lab()).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("kube-sim-pf2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig, "admin").unwrap();
+    let mut child = std::process::Command::new("/usr/bin/kubectl")
+        .args([
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "port-forward",
+            "-n",
+            "istioinaction",
+        ])
+        .args([WEB_API, ":7777"])
+        .env("KUBECACHEDIR", dir.join("cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (local, _stdout) = tokio::task::spawn_blocking(move || (forwarded_port(&mut stdout), stdout))
+        .await
+        .unwrap();
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", local))
+        .await
+        .unwrap();
+    let _ = conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), conn.read_to_end(&mut out)).await;
+    assert!(
+        out.is_empty(),
+        "nothing answers: {}",
+        String::from_utf8_lossy(&out)
+    );
+    // kubectl 1.32 ends port-forward when a port's error stream reports a failure.
+    let status = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await
+    .expect("kubectl ends")
+    .unwrap()
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert!(
+        stderr.contains("error forwarding port 7777 to pod") && stderr.contains("connection refused"),
+        "{stderr}"
     );
 }

@@ -495,6 +495,21 @@ fn pilot_agent_serves_the_counters_through_exec() {
     );
     assert!(answer.stdout.contains("# TYPE istio_requests_total counter\n"));
     promtool_accepts(&answer.stdout);
+    // Envoy's and the agent's Prometheus ports answer the same inside the pod.
+    for port in [15000, 15020, 15090] {
+        let local = ExecRequest {
+            container: "web-api".into(),
+            command: ["curl", "-s", &format!("http://localhost:{port}/stats/prometheus")]
+                .map(String::from)
+                .to_vec(),
+            ..stats_req.clone()
+        };
+        assert_eq!(
+            mesh.handle(&local, server.cluster()).unwrap().stdout,
+            answer.stdout,
+            "{port}"
+        );
+    }
     // Only the proxy container has pilot-agent.
     let wrong = ExecRequest {
         container: "web-api".into(),
@@ -611,4 +626,36 @@ fn the_parser_rejects_what_prometheus_rejects() {
     }
     let ok = parse_exposition("# TYPE x counter\nx{a=\"q\\\"\\\\\\n\"} 2\n");
     assert_eq!(ok[0].labels["a"], "q\"\\\n");
+}
+
+#[test]
+fn the_lab_starts_with_traffic_and_keeps_it_flowing() {
+    let empty = common::TempDir::new("lab-traffic");
+    let lab = kube_sim::tour::prepare(empty.path()).unwrap();
+    let rounds = kube_sim::tour::LAB_TRAFFIC_ROUNDS as f64;
+    let web = stats(&lab.server, "istioinaction", WEB_API);
+    let plaintext = sum(
+        &web,
+        "istio_requests_total",
+        &[DESTINATION, ("source_workload", "unknown")],
+    );
+    assert!(plaintext >= 2.0 * rounds, "{plaintext}");
+    let start = Instant::now();
+    let grown = loop {
+        let now = stats(&lab.server, "istioinaction", WEB_API);
+        let n = sum(
+            &now,
+            "istio_requests_total",
+            &[DESTINATION, ("source_workload", "unknown")],
+        );
+        if n > plaintext {
+            break n;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the lab's ticker sends traffic"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!((grown - plaintext) % 2.0, 0.0, "whole rounds");
 }
