@@ -171,7 +171,7 @@ impl Traffic {
             return false;
         }
         let key = format!("{namespace}/{name}");
-        !self.unread_pods.iter().any(|p| *p == key)
+        !self.unread_pods.contains(&key)
     }
 }
 

@@ -86,7 +86,7 @@ pub struct ProxyPod {
 pub fn proxy_pods(a: &Analysis, namespaces: Option<&[String]>) -> Vec<ProxyPod> {
     a.pods
         .iter()
-        .filter(|p| namespaces.is_none_or(|ns| ns.iter().any(|n| *n == p.namespace)))
+        .filter(|p| namespaces.is_none_or(|ns| ns.contains(&p.namespace)))
         .filter_map(|p| {
             let sidecar = match p.mesh.membership {
                 Membership::Sidecar | Membership::NativeSidecar => true,
@@ -342,11 +342,10 @@ pub const NO_FILTER_CHAIN_METRIC: &str = "envoy_listener_no_filter_chain_match";
 /// The sidecar's inbound listener.
 pub const INBOUND_LISTENER: &str = "0.0.0.0_15006";
 
-async fn read_proxy(
-    cluster: &Cluster,
-    pod: &ProxyPod,
-    timeout: Duration,
-) -> Result<(Vec<TrafficSample>, u64), String> {
+/// One sidecar's inbound samples and refused connections, or why they could not be read.
+type ProxyRead = Result<(Vec<TrafficSample>, u64), String>;
+
+async fn read_proxy(cluster: &Cluster, pod: &ProxyPod, timeout: Duration) -> ProxyRead {
     let argv: Vec<String> = STATS_COMMAND.iter().map(|s| s.to_string()).collect();
     let out = crate::exec::exec(
         cluster,
@@ -380,7 +379,7 @@ async fn read_proxy(
 /// that could not be read.
 pub async fn from_proxies(cluster: &Cluster, pods: &[ProxyPod], req: &Request) -> Traffic {
     let mut t = traffic(TelemetrySource::Proxies, req, None);
-    let results: Vec<(ProxyPod, Result<(Vec<TrafficSample>, u64), String>)> =
+    let results: Vec<(ProxyPod, ProxyRead)> =
         futures::stream::iter(pods.iter().cloned())
             .map(|p| async move {
                 let r = if p.sidecar {
