@@ -198,6 +198,23 @@ pub enum Command {
     Diff(DiffArgs),
     /// Prove enforcement with real traffic through pod exec (curl from a client in and one outside the mesh), and inspect workload certificates
     Probe(ProbeArgs),
+    /// Draw the traffic graph from telemetry: each edge's mTLS share, the destination's mode, and what STRICT would do to it
+    #[command(
+        long_about = "Draw the traffic graph from telemetry (Prometheus or the sidecars' own counters): one edge per \
+            caller, destination workload and protocol, with the requests (HTTP) or connections (TCP) seen, the \
+            share over mutual TLS, the destination's effective mode on the ports its Service exposes, and a \
+            verdict: mtls; plaintext-ok (DISABLE, or no proxy enforcing); breaks-under-strict (plaintext a \
+            PERMISSIVE workload accepts now, which STRICT would cut); rejected (plaintext seen toward a workload \
+            that is STRICT now: that caller fails now); unknown (the destination's mode could not be read). \
+            The namespaces given are the destinations'; callers from anywhere are shown. Dangerous edges come \
+            first.\n\n\
+            Without telemetry (no --prometheus, none found, --telemetry off) there is nothing to draw: exit 1. \
+            Telemetry that could not be read completely prints a warning per source and exits 1 after the graph.",
+        after_help = "Examples:\n  kubectl mtls graph istioinaction\n  \
+            kubectl mtls graph istioinaction --telemetry-from proxies -o svg > mesh.svg\n  \
+            kubectl mtls graph -A --prometheus http://localhost:9090 --since 30m -o mermaid"
+    )]
+    Graph(GraphArgs),
     /// Print a shell completion script for the standalone kubectl-mtls binary
     #[command(
         long_about = "Print a shell completion script for the standalone kubectl-mtls binary.\n\n\
@@ -334,6 +351,54 @@ pub fn parse_since(s: &str) -> Result<Duration, String> {
         ));
     }
     Ok(d)
+}
+
+/// Output formats of `graph`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphOutput {
+    /// One row per edge, dangerous edges first
+    Table,
+    /// The table plus the callers' principals and the destination ports
+    Wide,
+    /// The documented JSON schema (kind MtlsGraph)
+    Json,
+    /// The same document as YAML
+    Yaml,
+    /// Graphviz DOT (dot -Tsvg), namespaces as clusters
+    Dot,
+    /// A Mermaid flowchart for Markdown pages
+    Mermaid,
+    /// An SVG picture drawn by the plugin, left to right
+    Svg,
+    /// One self-contained HTML page: the SVG and the edge table
+    Html,
+}
+
+/// Arguments of `graph`.
+#[derive(Debug, Clone, Args)]
+pub struct GraphArgs {
+    /// Destination namespaces to draw (default: the context's namespace)
+    #[arg(value_name = "NAMESPACE")]
+    pub namespaces: Vec<String>,
+
+    /// Draw every namespace
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value_t = GraphOutput::Table)]
+    pub output: GraphOutput,
+
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+
+    /// The namespace istiod (and its Prometheus) runs in
+    #[arg(long, value_name = "NS", default_value = "istio-system")]
+    pub istio_namespace: String,
+
+    /// The Istio revision whose mesh config to read (ConfigMap istio-REV)
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
 }
 
 /// Which mode a policy change sets (exactly one of the flags).

@@ -29,6 +29,7 @@ pub mod credentials;
 pub mod engine;
 pub mod error;
 pub mod exec;
+pub mod graph;
 pub mod model;
 pub mod probe;
 pub mod redact;

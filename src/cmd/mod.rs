@@ -4,6 +4,7 @@
 pub mod completion;
 pub mod diff;
 pub mod enable;
+pub mod graph;
 pub mod probe;
 pub mod status;
 pub mod telemetry;
@@ -23,6 +24,7 @@ pub async fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Enable(args) => enable::run(&global, args).await,
         Command::Diff(args) => diff::run(&global, args).await,
         Command::Probe(args) => probe::run(&global, args).await,
+        Command::Graph(args) => graph::run(&global, args).await,
         Command::Completion(args) => completion::run(args),
     }
 }

@@ -8,6 +8,8 @@
 //! - [`what_if`] / [`effects`] / [`apply_changes`]: the effect of hypothetical policy changes
 //!   (`enable`, `diff`); [`policies_in_scope`] and [`set_mode_change`] find and change the
 //!   policy Istio honours in a scope.
+//! - [`build_graph`]: observed traffic edges with their destination's mode and what STRICT
+//!   would do to them (`graph`).
 //! - [`PolicyIndex`]: resolution of a single pod or namespace.
 //!
 //! Rules (Istio `ComposePeerAuthentication`): start PERMISSIVE; apply the oldest mesh-wide
@@ -19,6 +21,7 @@
 
 mod analysis;
 mod findings;
+mod graph;
 mod hosts;
 mod membership;
 mod require;
@@ -34,6 +37,10 @@ pub use analysis::{
     Analysis, MeshSummary, NamespaceView, PodResult, PolicyView, StrictReady, WorkloadView, analyze,
 };
 pub use findings::{Finding, FindingCode, ObjectRef, Severity};
+pub use graph::{
+    DestinationMode, Edge, Enforcement, Graph, GraphScope, Node, UNKNOWN_NODE, Verdict, build_graph,
+    describe_callers, verdict,
+};
 pub use hosts::{ServiceIndex, host_matches, resolve_host, service_fqdn};
 pub use membership::{Intent, Membership, PodMesh, intent, membership, pod_mesh};
 pub use require::{Actual, Violation, require, satisfies};

@@ -55,6 +55,9 @@ fn workload_covered(a: &Analysis, w: &WorkloadView, traffic: &Traffic) -> bool {
     })
 }
 
+/// Requests per (caller, principal, protocol) toward one workload.
+type CallerCounts = BTreeMap<CallerKey, u64>;
+
 /// Per workload of `a.workloads` (same order): what it received, or `None` when unknown (no
 /// telemetry, a pod outside the mesh that no proxy reports for, or a pod whose counters could
 /// not be read).
@@ -71,7 +74,7 @@ pub fn workload_traffic(a: &Analysis, traffic: &Traffic) -> Vec<Option<WorkloadT
         .iter()
         .map(|w| workload_covered(a, w, traffic).then(WorkloadTraffic::default))
         .collect();
-    let mut callers: Vec<BTreeMap<CallerKey, u64>> = vec![BTreeMap::new(); out.len()];
+    let mut callers: Vec<CallerCounts> = vec![BTreeMap::new(); out.len()];
     for s in &traffic.samples {
         let Some(idx) = by_name.get(&(s.destination_namespace.as_str(), s.destination_workload.as_str()))
         else {

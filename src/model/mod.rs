@@ -25,7 +25,7 @@ pub use crate::resources::{MtlsMode as PolicyMode, ParseProblem, TlsMode};
 pub use mesh::MeshSettings;
 pub use pod::{AmbientRedirection, InboundCapture, Owner, PodInfo, SidecarKind};
 pub use policy::{DestinationRuleInfo, DrTlsSetting, Policy};
-pub use traffic::{Peer, Protocol, Security, TelemetrySource, Traffic, TrafficSample};
+pub use traffic::{Peer, Protocol, RefusedConnections, Security, TelemetrySource, Traffic, TrafficSample};
 
 /// Labels or selector labels.
 pub type Labels = BTreeMap<String, String>;

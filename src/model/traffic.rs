@@ -129,6 +129,23 @@ pub struct Traffic {
     /// Prometheus was found in `auto` mode).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Inbound connections each sidecar refused because no filter chain matched (Envoy's
+    /// `envoy_listener_no_filter_chain_match` on the inbound listener `0.0.0.0_15006`): under
+    /// STRICT, mostly plaintext callers, which Istio's own metrics never record. Proxies mode
+    /// only (since the proxy started); pods with none are not listed.
+    #[serde(default)]
+    pub refused: Vec<RefusedConnections>,
+}
+
+/// Inbound connections one sidecar refused without a matching filter chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedConnections {
+    /// Namespace of the pod.
+    pub namespace: String,
+    /// The pod.
+    pub pod: String,
+    /// Connections refused since its proxy started.
+    pub count: u64,
 }
 
 impl Traffic {
@@ -142,6 +159,7 @@ impl Traffic {
             errors: Vec::new(),
             unread_pods: Vec::new(),
             notes: Vec::new(),
+            refused: Vec::new(),
         }
     }
 

@@ -2,6 +2,8 @@
 //! unified diffs. Renderers return strings; commands decide where they go.
 
 pub mod diff;
+pub mod graph;
+pub mod graph_svg;
 pub mod probe;
 pub mod status;
 pub mod table;

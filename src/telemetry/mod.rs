@@ -27,7 +27,7 @@ use kube::api::{Api, ListParams};
 use crate::client::Cluster;
 use crate::engine::{Analysis, Membership};
 use crate::error::Error;
-use crate::model::{TelemetrySource, Traffic, TrafficSample};
+use crate::model::{RefusedConnections, TelemetrySource, Traffic, TrafficSample};
 
 /// Where telemetry should come from (`--telemetry`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -323,11 +323,29 @@ pub async fn from_pod(cluster: &Cluster, namespace: &str, pod: &str, port: u16, 
     t
 }
 
-async fn read_proxy(
-    cluster: &Cluster,
-    pod: &ProxyPod,
-    timeout: Duration,
-) -> Result<Vec<TrafficSample>, String> {
+/// The inbound connections a sidecar refused without a matching filter chain, from its
+/// `stats/prometheus` text (0 when the counter is absent).
+pub fn refused_from_proxy_stats(text: &str) -> u64 {
+    expfmt::parse(text)
+        .unwrap_or_default()
+        .iter()
+        .filter(|s| {
+            s.name == NO_FILTER_CHAIN_METRIC
+                && s.labels.get("envoy_listener_address").map(String::as_str) == Some(INBOUND_LISTENER)
+        })
+        .map(|s| istio::count_of(s.value).unwrap_or(0))
+        .sum()
+}
+
+/// Envoy's counter of connections no filter chain matched.
+pub const NO_FILTER_CHAIN_METRIC: &str = "envoy_listener_no_filter_chain_match";
+/// The sidecar's inbound listener.
+pub const INBOUND_LISTENER: &str = "0.0.0.0_15006";
+
+/// One sidecar's inbound samples and refused connections, or why they could not be read.
+type ProxyRead = Result<(Vec<TrafficSample>, u64), String>;
+
+async fn read_proxy(cluster: &Cluster, pod: &ProxyPod, timeout: Duration) -> ProxyRead {
     let argv: Vec<String> = STATS_COMMAND.iter().map(|s| s.to_string()).collect();
     let out = crate::exec::exec(
         cluster,
@@ -351,14 +369,17 @@ async fn read_proxy(
             first.trim()
         ));
     }
-    from_proxy_stats(&out.stdout)
+    Ok((
+        from_proxy_stats(&out.stdout)?,
+        refused_from_proxy_stats(&out.stdout),
+    ))
 }
 
 /// Reads every pod's sidecar counters, [`PROXY_CONCURRENCY`] at a time; one error line per pod
 /// that could not be read.
 pub async fn from_proxies(cluster: &Cluster, pods: &[ProxyPod], req: &Request) -> Traffic {
     let mut t = traffic(TelemetrySource::Proxies, req, None);
-    let results: Vec<(ProxyPod, Result<Vec<TrafficSample>, String>)> =
+    let results: Vec<(ProxyPod, ProxyRead)> =
         futures::stream::iter(pods.iter().cloned())
             .map(|p| async move {
                 let r = if p.sidecar {
@@ -375,11 +396,22 @@ pub async fn from_proxies(cluster: &Cluster, pods: &[ProxyPod], req: &Request) -
     let mut failed: Vec<(String, String)> = Vec::new();
     for (p, r) in results {
         match r {
-            Ok(s) => samples.extend(s),
+            Ok((s, refused)) => {
+                samples.extend(s);
+                if refused > 0 {
+                    t.refused.push(RefusedConnections {
+                        namespace: p.namespace.clone(),
+                        pod: p.name.clone(),
+                        count: refused,
+                    });
+                }
+            }
             Err(e) => failed.push((format!("{}/{}", p.namespace, p.name), e)),
         }
     }
     failed.sort();
+    t.refused
+        .sort_by(|a, b| (&a.namespace, &a.pod).cmp(&(&b.namespace, &b.pod)));
     for (key, e) in failed {
         t.errors
             .push(format!("{key}: cannot read the proxy's counters: {e}"));
@@ -431,6 +463,16 @@ pub async fn read(cluster: &Cluster, req: &Request, pods: &[ProxyPod]) -> Traffi
 mod tests {
     use super::*;
     use crate::model::{Peer, Protocol, Security};
+
+    #[test]
+    fn refused_connections_come_from_the_inbound_listener_only() {
+        let text = "# TYPE envoy_listener_no_filter_chain_match counter\n\
+envoy_listener_no_filter_chain_match{envoy_listener_address=\"0.0.0.0_15006\"} 7\n\
+envoy_listener_no_filter_chain_match{envoy_listener_address=\"0.0.0.0_15001\"} 3\n";
+        assert_eq!(refused_from_proxy_stats(text), 7);
+        assert_eq!(refused_from_proxy_stats("istio_requests_total{} 1\n"), 0);
+        assert_eq!(refused_from_proxy_stats("not { prometheus"), 0);
+    }
 
     #[test]
     fn query_answers_become_samples() {

@@ -20,7 +20,8 @@ pub const LAB_TRAFFIC_EVERY: std::time::Duration = std::time::Duration::from_sec
 pub struct Step {
     /// What the step shows, one line.
     pub title: &'static str,
-    /// The words after `kubectl`.
+    /// The words after `kubectl`; `>` and a file name last write the output to that file in
+    /// [`graph_dir`] instead of printing it.
     pub args: &'static [&'static str],
     /// The exit status the step ends with (1 for `diff` with differences and for a refusal).
     pub exit: i32,
@@ -42,6 +43,26 @@ pub const STEPS: &[Step] = &[
             "--telemetry-from",
             "proxies",
             "--workloads",
+        ],
+        exit: 0,
+    },
+    Step {
+        title: "Who talks to whom, and what STRICT would do to each edge (from the sidecars' counters)",
+        args: &["mtls", "graph", "istioinaction", "--telemetry-from", "proxies"],
+        exit: 0,
+    },
+    Step {
+        title: "The same graph as a picture (Kiali's view, with the edges STRICT would cut)",
+        args: &[
+            "mtls",
+            "graph",
+            "istioinaction",
+            "--telemetry-from",
+            "proxies",
+            "-o",
+            "svg",
+            ">",
+            "graph-before.svg",
         ],
         exit: 0,
     },
@@ -140,6 +161,26 @@ pub const STEPS: &[Step] = &[
         exit: 0,
     },
     Step {
+        title: "The graph after STRICT: the plaintext caller is rejected, every in-mesh edge has a lock",
+        args: &["mtls", "graph", "istioinaction", "--telemetry-from", "proxies"],
+        exit: 0,
+    },
+    Step {
+        title: "... and as a picture",
+        args: &[
+            "mtls",
+            "graph",
+            "istioinaction",
+            "--telemetry-from",
+            "proxies",
+            "-o",
+            "svg",
+            ">",
+            "graph-after.svg",
+        ],
+        exit: 0,
+    },
+    Step {
         title: "Roll back to PERMISSIVE",
         args: &["mtls", "enable", "istioinaction", "--permissive"],
         exit: 0,
@@ -150,6 +191,22 @@ pub const STEPS: &[Step] = &[
         exit: 0,
     },
 ];
+
+impl Step {
+    /// The command's words (without a `> FILE` redirection) and the file its output goes to.
+    pub fn split(&self) -> (&'static [&'static str], Option<&'static str>) {
+        match self.args {
+            [words @ .., ">", file] => (words, Some(file)),
+            words => (words, None),
+        }
+    }
+}
+
+/// Where the tour writes the files steps redirect to (kept after the lab stops, so the
+/// pictures can be opened): `kubectl-mtls-lab` in the temporary directory.
+pub fn graph_dir() -> PathBuf {
+    std::env::temp_dir().join("kubectl-mtls-lab")
+}
 
 /// Where the tour's files live.
 pub struct LabEnv {
@@ -262,20 +319,35 @@ impl LabEnv {
             out.flush()?;
             // Through the real kubectl when it is there (exactly what a learner types);
             // otherwise the plugin binary directly.
+            let (words, file) = step.split();
             let mut cmd = match &kubectl {
                 Some(k) => {
                     let mut c = self.command(k);
-                    c.args(step.args);
+                    c.args(words);
                     c
                 }
                 None => {
                     let mut c = self.command(&plugin);
-                    c.args(&step.args[1..]);
+                    c.args(&words[1..]);
                     c
                 }
             };
             let output = cmd.stdin(Stdio::null()).output()?;
-            out.write_all(&output.stdout)?;
+            match file {
+                Some(name) => {
+                    let dir = graph_dir();
+                    std::fs::create_dir_all(&dir)?;
+                    let path = dir.join(name);
+                    std::fs::write(&path, &output.stdout)?;
+                    writeln!(
+                        out,
+                        "(wrote {}, {} bytes: open it in a browser)",
+                        path.display(),
+                        output.stdout.len()
+                    )?;
+                }
+                None => out.write_all(&output.stdout)?,
+            }
             out.write_all(&output.stderr)?;
             let code = output.status.code().unwrap_or(-1);
             match (code, step.args.get(1)) {
