@@ -395,12 +395,7 @@ impl ControlPlane {
             obj["apiVersion"].as_str().unwrap_or_default(),
             obj["kind"].as_str().unwrap_or_default(),
         )?;
-        let ns = obj["metadata"]["namespace"].as_str().unwrap_or("default");
-        Ok(if namespaced {
-            Api::namespaced_with(self.admin.clone(), ns, &ar)
-        } else {
-            Api::all_with(self.admin.clone(), &ar)
-        })
+        Ok(api_in(&self.admin, &ar, namespaced, obj))
     }
 
     /// Creates objects as the administrator, or replaces them when they exist (like kube-sim's
@@ -409,6 +404,13 @@ impl ControlPlane {
     /// owners created earlier in the same call. Objects are created owners first: namespaces,
     /// CRDs, workloads, then everything else, pods last.
     pub fn create_all(&self, objects: &[Value]) -> Result<Vec<Value>, String> {
+        self.create_many(objects, 1)
+    }
+
+    /// [`ControlPlane::create_all`] with up to `concurrency` requests in flight (objects of one
+    /// rank at a time, so owners still exist before what they own).
+    pub fn create_many(&self, objects: &[Value], concurrency: usize) -> Result<Vec<Value>, String> {
+        use futures_util::StreamExt;
         let rank = |o: &Value| match o["kind"].as_str().unwrap_or_default() {
             "Namespace" => 0,
             "CustomResourceDefinition" => 1,
@@ -420,30 +422,27 @@ impl ControlPlane {
         let mut sorted: Vec<&Value> = objects.iter().filter(|o| !o.is_null()).collect();
         sorted.sort_by_key(|o| rank(o));
         let mut uids: HashMap<String, String> = HashMap::new();
-        let mut out = Vec::new();
-        for obj in sorted {
-            let mut obj = obj.clone();
-            let old_uid = obj["metadata"]["uid"].as_str().map(str::to_string);
-            if let Some(meta) = obj["metadata"].as_object_mut() {
-                for f in ["uid", "resourceVersion", "creationTimestamp", "generation", "selfLink"] {
-                    meta.remove(f);
+        let mut out = Vec::with_capacity(sorted.len());
+        for group in sorted.chunk_by(|a, b| rank(a) == rank(b)) {
+            let mut prepared = Vec::with_capacity(group.len());
+            for obj in group {
+                let api = self.api_for(obj)?;
+                let old_uid = obj["metadata"]["uid"].as_str().map(str::to_string);
+                prepared.push((api, old_uid, clean_for_create(obj, &uids)));
+            }
+            let results: Vec<Result<(Option<String>, Value), String>> = self.block_on(
+                futures_util::stream::iter(prepared)
+                    .map(|(api, old_uid, obj)| async move { put_with(&api, &obj).await.map(|v| (old_uid, v)) })
+                    .buffered(concurrency.max(1))
+                    .collect(),
+            );
+            for r in results {
+                let (old_uid, created) = r?;
+                if let (Some(old), Some(new)) = (old_uid, created["metadata"]["uid"].as_str()) {
+                    uids.insert(old, new.to_string());
                 }
-                if let Some(refs) = meta.get_mut("ownerReferences").and_then(Value::as_array_mut) {
-                    for r in refs {
-                        if let Some(new) = r["uid"].as_str().and_then(|u| uids.get(u)) {
-                            r["uid"] = json!(new);
-                        }
-                    }
-                }
+                out.push(created);
             }
-            if let Some(o) = obj.as_object_mut() {
-                o.remove("status");
-            }
-            let created = self.put(&obj)?;
-            if let (Some(old), Some(new)) = (old_uid, created["metadata"]["uid"].as_str()) {
-                uids.insert(old, new.to_string());
-            }
-            out.push(created);
         }
         Ok(out)
     }
@@ -451,29 +450,7 @@ impl ControlPlane {
     /// Creates one object, or replaces it when it exists.
     pub fn put(&self, obj: &Value) -> Result<Value, String> {
         let api = self.api_for(obj)?;
-        let what = format!(
-            "{} {}/{}",
-            obj["kind"].as_str().unwrap_or_default(),
-            obj["metadata"]["namespace"].as_str().unwrap_or_default(),
-            obj["metadata"]["name"].as_str().unwrap_or_default()
-        );
-        let dynamic: DynamicObject =
-            serde_json::from_value(obj.clone()).map_err(|e| format!("{what}: {e}"))?;
-        let result = self.block_on(api.create(&PostParams::default(), &dynamic));
-        let created = match result {
-            Err(kube::Error::Api(s)) if s.code == 409 => {
-                let name = dynamic.metadata.name.clone().unwrap_or_default();
-                let current = self
-                    .block_on(api.get(&name))
-                    .map_err(|e| format!("{what}: {e}"))?;
-                let mut replacement = dynamic.clone();
-                replacement.metadata.resource_version = current.metadata.resource_version;
-                self.block_on(api.replace(&name, &PostParams::default(), &replacement))
-            }
-            other => other,
-        }
-        .map_err(|e| format!("{what}: {e}"))?;
-        serde_json::to_value(created).map_err(|e| e.to_string())
+        self.block_on(put_with(&api, obj))
     }
 
     /// Reads one object as the administrator.
@@ -577,6 +554,66 @@ impl Drop for ControlPlane {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+fn api_in(client: &Client, ar: &ApiResource, namespaced: bool, obj: &Value) -> Api<DynamicObject> {
+    let ns = obj["metadata"]["namespace"].as_str().unwrap_or("default");
+    if namespaced {
+        Api::namespaced_with(client.clone(), ns, ar)
+    } else {
+        Api::all_with(client.clone(), ar)
+    }
+}
+
+/// The object without what the server sets, owner uids mapped through `uids`.
+fn clean_for_create(obj: &Value, uids: &HashMap<String, String>) -> Value {
+    let mut obj = obj.clone();
+    if let Some(meta) = obj["metadata"].as_object_mut() {
+        for f in ["uid", "resourceVersion", "creationTimestamp", "generation", "selfLink"] {
+            meta.remove(f);
+        }
+        if let Some(refs) = meta.get_mut("ownerReferences").and_then(Value::as_array_mut) {
+            for r in refs {
+                if let Some(new) = r["uid"].as_str().and_then(|u| uids.get(u)) {
+                    r["uid"] = json!(new);
+                }
+            }
+        }
+    }
+    if let Some(o) = obj.as_object_mut() {
+        o.remove("status");
+    }
+    // Cluster IPs are the server's to allocate (from its own range, once each).
+    if obj["kind"] == "Service"
+        && let Some(spec) = obj["spec"].as_object_mut()
+    {
+        spec.remove("clusterIP");
+        spec.remove("clusterIPs");
+    }
+    obj
+}
+
+/// Creates an object, or replaces it when it exists.
+async fn put_with(api: &Api<DynamicObject>, obj: &Value) -> Result<Value, String> {
+    let what = format!(
+        "{} {}/{}",
+        obj["kind"].as_str().unwrap_or_default(),
+        obj["metadata"]["namespace"].as_str().unwrap_or_default(),
+        obj["metadata"]["name"].as_str().unwrap_or_default()
+    );
+    let dynamic: DynamicObject = serde_json::from_value(obj.clone()).map_err(|e| format!("{what}: {e}"))?;
+    let created = match api.create(&PostParams::default(), &dynamic).await {
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            let name = dynamic.metadata.name.clone().unwrap_or_default();
+            let current = api.get(&name).await.map_err(|e| format!("{what}: {e}"))?;
+            let mut replacement = dynamic.clone();
+            replacement.metadata.resource_version = current.metadata.resource_version;
+            api.replace(&name, &PostParams::default(), &replacement).await
+        }
+        other => other,
+    }
+    .map_err(|e| format!("{what}: {e}"))?;
+    serde_json::to_value(created).map_err(|e| e.to_string())
 }
 
 /// kube-sim's rule as RBAC `resources` and `apiGroups` (None = any group).
