@@ -613,6 +613,19 @@ async fn put_with(api: &Api<DynamicObject>, obj: &Value) -> Result<Value, String
         other => other,
     }
     .map_err(|e| format!("{what}: {e}"))?;
+    // The server records the creator as the manager of every field; managedFields the object
+    // names are kept by an update that changes nothing else (as kube-sim's store keeps them).
+    let created = match &dynamic.metadata.managed_fields {
+        Some(given) if !given.is_empty() => {
+            let mut again = created.clone();
+            again.metadata.managed_fields = Some(given.clone());
+            let name = again.metadata.name.clone().unwrap_or_default();
+            api.replace(&name, &PostParams::default(), &again)
+                .await
+                .map_err(|e| format!("{what}: {e}"))?
+        }
+        _ => created,
+    };
     serde_json::to_value(created).map_err(|e| e.to_string())
 }
 

@@ -499,6 +499,21 @@ async fn route(
     ) {
         return error_response(&e);
     }
+    // Like the real API server, a server-side apply that would create the object also needs
+    // the `create` verb (found by tests/kube-sim/tests/fidelity.rs against kube-apiserver).
+    let is_apply = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/apply-patch"));
+    if verb == "patch"
+        && is_apply
+        && let Some(name) = target.name.as_deref()
+        && target.sub.is_none()
+        && app.cluster.get_obj(&t, &ns, name).is_none()
+        && let Err(e) = authorize(id, "create", &t.group, &t.plural, None, &ns, name)
+    {
+        return error_response(&e);
+    }
     let result = resource_request(app, &t, &target, verb, headers, query, &body, &accept, rec).await;
     match result {
         Ok(r) => r,
