@@ -20,8 +20,7 @@ fn is_write(r: &RequestRecord) -> bool {
 
 /// The writes in kube-sim's request log; None on the real server (no request log there).
 fn writes(lab: &Lab) -> Option<Vec<RequestRecord>> {
-    lab.log()
-        .map(|log| log.into_iter().filter(is_write).collect())
+    lab.log().map(|log| log.into_iter().filter(is_write).collect())
 }
 
 fn policy(lab: &Lab, ns: &str, name: &str) -> Option<Value> {

@@ -136,10 +136,27 @@ fn the_workshop_walk_through() {
 
     // probe from a client in the mesh and one outside it: both as the policy predicts.
     let target = format!("web-api.{ns}:8080");
-    let (code, stdout, stderr) = plugin(&["probe", &target, "--from", "deploy/sleep", "--from-namespace", &ns]);
+    let (code, stdout, stderr) = plugin(&[
+        "probe",
+        &target,
+        "--from",
+        "deploy/sleep",
+        "--from-namespace",
+        &ns,
+    ]);
     assert_eq!(code, 0, "meshed client: {stdout}{stderr}");
-    let (code, stdout, stderr) = plugin(&["probe", &target, "--from", "deploy/sleep", "--from-namespace", "default"]);
-    assert_eq!(code, 0, "plaintext client (refused under STRICT, as predicted): {stdout}{stderr}");
+    let (code, stdout, stderr) = plugin(&[
+        "probe",
+        &target,
+        "--from",
+        "deploy/sleep",
+        "--from-namespace",
+        "default",
+    ]);
+    assert_eq!(
+        code, 0,
+        "plaintext client (refused under STRICT, as predicted): {stdout}{stderr}"
+    );
 
     // probe --certs reads a real Envoy's workload certificate.
     let (code, stdout, stderr) = plugin(&["probe", "--certs", "deploy/web-api", "-n", &ns]);

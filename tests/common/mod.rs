@@ -307,9 +307,12 @@ impl Lab {
         real.create(objects);
         for user in scenario.users().iter().filter(|u| !u.is_admin()) {
             let pool = cp.claim_user().expect("a free envtest user");
-            cp.grant(&pool.name, &format!("{}{}", real.prefix, user.name), &user.rules, |ns| {
-                real.ns(ns)
-            })
+            cp.grant(
+                &pool.name,
+                &format!("{}{}", real.prefix, user.name),
+                &user.rules,
+                |ns| real.ns(ns),
+            )
             .unwrap_or_else(|e| panic!("RBAC for {}: {e}", user.name));
             real.users.push((user.name.clone(), pool.name, pool.token));
         }
@@ -401,7 +404,10 @@ impl Lab {
             Ok(d) => d,
             // Not YAML: the plugin's own error is what the test wants to see.
             Err(_) => {
-                let p = self.dir.path().join(format!("manifest-{}.yaml", COUNTER.fetch_add(1, Ordering::Relaxed)));
+                let p = self.dir.path().join(format!(
+                    "manifest-{}.yaml",
+                    COUNTER.fetch_add(1, Ordering::Relaxed)
+                ));
                 std::fs::write(&p, text).expect("write manifest");
                 return p;
             }
@@ -413,7 +419,10 @@ impl Lab {
             yaml.push_str("---\n");
             yaml.push_str(&serde_saphyr::to_string(&d).expect("YAML"));
         }
-        let p = self.dir.path().join(format!("manifest-{}.yaml", COUNTER.fetch_add(1, Ordering::Relaxed)));
+        let p = self.dir.path().join(format!(
+            "manifest-{}.yaml",
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::write(&p, yaml).expect("write manifest");
         p
     }
@@ -431,7 +440,13 @@ impl Lab {
     }
 
     /// Reads an object as the administrator (as the test names it).
-    pub fn get(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Option<serde_json::Value> {
+    pub fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<serde_json::Value> {
         match &self.inner {
             Inner::Sim(s) => s.cluster().get(api_version, kind, namespace, name),
             Inner::Real(r) => {
@@ -445,10 +460,10 @@ impl Lab {
     pub fn delete(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> bool {
         match &self.inner {
             Inner::Sim(s) => s.cluster().delete(api_version, kind, namespace, name).is_some(),
-            Inner::Real(r) => r
-                .cp
-                .delete(api_version, kind, &r.ns(namespace), name)
-                .expect("delete on the real server"),
+            Inner::Real(r) => {
+                r.cp.delete(api_version, kind, &r.ns(namespace), name)
+                    .expect("delete on the real server")
+            }
         }
     }
 

@@ -299,14 +299,23 @@ fn main() -> ExitCode {
             let cp = ControlPlane::start(&assets).expect("start the real control plane");
             let objects = scenario.objects().expect("scenario objects");
             let n_pods = objects.iter().filter(|o| o["kind"] == "Pod").count();
-            let n_pa = objects.iter().filter(|o| o["kind"] == "PeerAuthentication").count();
+            let n_pa = objects
+                .iter()
+                .filter(|o| o["kind"] == "PeerAuthentication")
+                .count();
             eprintln!("loading {} objects into the real API server ...", objects.len());
             let load = Instant::now();
             cp.create_many(&objects, 16).expect("load the real server");
             eprintln!("loaded in {:.1}s", load.elapsed().as_secs_f64());
-            std::fs::write(&kubeconfig, cp.kubeconfig("admin", kube_sim::envtest::ADMIN_TOKEN, "default"))
-                .expect("kubeconfig");
-            let me = std::env::current_exe().expect("current exe").display().to_string();
+            std::fs::write(
+                &kubeconfig,
+                cp.kubeconfig("admin", kube_sim::envtest::ADMIN_TOKEN, "default"),
+            )
+            .expect("kubeconfig");
+            let me = std::env::current_exe()
+                .expect("current exe")
+                .display()
+                .to_string();
             let runs = [
                 (
                     "kubectl mtls status -A -o json",
@@ -338,5 +347,9 @@ fn main() -> ExitCode {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

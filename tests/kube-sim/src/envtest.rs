@@ -152,8 +152,9 @@ impl ControlPlane {
         let ca_pem = ca_params.self_signed(&ca_key).map_err(err)?.pem();
         let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
         let serving_key = rcgen::KeyPair::generate().map_err(err)?;
-        let mut serving = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .map_err(err)?;
+        let mut serving =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+                .map_err(err)?;
         serving
             .distinguished_name
             .push(rcgen::DnType::CommonName, "kube-apiserver");
@@ -432,7 +433,9 @@ impl ControlPlane {
             }
             let results: Vec<Result<(Option<String>, Value), String>> = self.block_on(
                 futures_util::stream::iter(prepared)
-                    .map(|(api, old_uid, obj)| async move { put_with(&api, &obj).await.map(|v| (old_uid, v)) })
+                    .map(
+                        |(api, old_uid, obj)| async move { put_with(&api, &obj).await.map(|v| (old_uid, v)) },
+                    )
                     .buffered(concurrency.max(1))
                     .collect(),
             );
@@ -487,14 +490,19 @@ impl ControlPlane {
         for (i, rule) in rules.iter().enumerate() {
             let role = format!("{tag}-{i}");
             let (resources, groups) = rbac_rule(rule);
-            objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            objects.push(
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
                 "metadata": {"name": role},
-                "rules": [{"apiGroups": groups, "resources": resources, "verbs": rule.verbs}]}));
+                "rules": [{"apiGroups": groups, "resources": resources, "verbs": rule.verbs}]}),
+            );
             let subjects = json!([{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]);
-            let role_ref = json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role});
+            let role_ref =
+                json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role});
             match &rule.namespaces {
-                None => objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-                    "metadata": {"name": role}, "subjects": subjects, "roleRef": role_ref})),
+                None => objects.push(
+                    json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                    "metadata": {"name": role}, "subjects": subjects, "roleRef": role_ref}),
+                ),
                 Some(namespaces) => {
                     for ns in namespaces {
                         objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
@@ -569,7 +577,13 @@ fn api_in(client: &Client, ar: &ApiResource, namespaced: bool, obj: &Value) -> A
 fn clean_for_create(obj: &Value, uids: &HashMap<String, String>) -> Value {
     let mut obj = obj.clone();
     if let Some(meta) = obj["metadata"].as_object_mut() {
-        for f in ["uid", "resourceVersion", "creationTimestamp", "generation", "selfLink"] {
+        for f in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "generation",
+            "selfLink",
+        ] {
             meta.remove(f);
         }
         if let Some(refs) = meta.get_mut("ownerReferences").and_then(Value::as_array_mut) {
@@ -660,12 +674,7 @@ impl Scenario {
     /// cluster has are included): what to create on a real API server to get the same cluster.
     pub fn objects(&self) -> Result<Vec<Value>, crate::SimError> {
         let app = crate::build_app(self.clone())?;
-        let data = app
-            .cluster
-            .state
-            .data
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let data = app.cluster.state.data.read().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::new();
         for objects in data.objects.values() {
             for entry in objects.values() {
@@ -681,7 +690,10 @@ impl Scenario {
             let key = |v: &Value| {
                 (
                     v["kind"].as_str().unwrap_or_default().to_string(),
-                    v["metadata"]["namespace"].as_str().unwrap_or_default().to_string(),
+                    v["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                     v["metadata"]["name"].as_str().unwrap_or_default().to_string(),
                 )
             };

@@ -78,13 +78,16 @@ impl Pair {
         for r in &viewer_rules {
             viewer = viewer.allow(r.clone());
         }
-        let ns_doc = |name: &str| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-        let sim = SimServer::start_background(Scenario::empty().object(ns_doc(NS)).user(viewer))
-            .expect("kube-sim");
+        let ns_doc =
+            |name: &str| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        let sim =
+            SimServer::start_background(Scenario::empty().object(ns_doc(NS)).user(viewer)).expect("kube-sim");
         cp.create_all(&[ns_doc(&real_ns)]).expect("namespace");
         let pool = cp.claim_user().expect("user");
-        cp.grant(&pool.name, &format!("{real_ns}-viewer"), &viewer_rules, |_| real_ns.clone())
-            .expect("grant");
+        cp.grant(&pool.name, &format!("{real_ns}-viewer"), &viewer_rules, |_| {
+            real_ns.clone()
+        })
+        .expect("grant");
         let (sim_admin, sim_viewer, real_viewer) = cp.block_on(async {
             (
                 client(&sim.kubeconfig_yaml("admin")).await,
@@ -103,7 +106,14 @@ impl Pair {
         })
     }
 
-    async fn send(client: &Client, method: &str, path: &str, accept: &str, ctype: &str, body: &Value) -> Answer {
+    async fn send(
+        client: &Client,
+        method: &str,
+        path: &str,
+        accept: &str,
+        ctype: &str,
+        body: &Value,
+    ) -> Answer {
         let data = match body {
             Value::Null => Vec::new(),
             Value::String(s) => s.clone().into_bytes(),
@@ -132,7 +142,15 @@ impl Pair {
 
     /// Sends one request (path with `{ns}` for the namespace) to both servers, as the admin or
     /// the restricted viewer, and returns both answers normalised.
-    fn both(&self, as_viewer: bool, method: &str, path: &str, accept: &str, ctype: &str, body: Value) -> (Answer, Answer) {
+    fn both(
+        &self,
+        as_viewer: bool,
+        method: &str,
+        path: &str,
+        accept: &str,
+        ctype: &str,
+        body: Value,
+    ) -> (Answer, Answer) {
         let sim_path = path.replace("{ns}", NS);
         let real_path = path.replace("{ns}", &self.real_ns);
         let (from, to) = (
@@ -153,8 +171,12 @@ impl Pair {
             let r = Pair::send(real_client, method, &real_path, accept, ctype, &real_body).await;
             let mut r = normalise(r, &self.real_ns);
             // The restricted user is a pool user of the token file on the real server.
-            r.body = serde_json::from_str(&r.body.to_string().replace(&format!("\\\"{}\\\"", self.real_user), "\\\"viewer\\\""))
-                .expect("JSON");
+            r.body = serde_json::from_str(
+                &r.body
+                    .to_string()
+                    .replace(&format!("\\\"{}\\\"", self.real_user), "\\\"viewer\\\""),
+            )
+            .expect("JSON");
             (normalise(s, NS), r)
         })
     }
@@ -227,13 +249,41 @@ fn cm(name: &str) -> Value {
 #[test]
 fn not_found_and_already_exists_statuses() {
     let Some(p) = Pair::new() else { return };
-    same("GET of a missing object", &p.admin("GET", &format!("{PA}/nope"), JSON, Value::Null));
-    same("GET of a missing namespace-scoped object in a missing namespace", &p.admin("GET", "/api/v1/namespaces/nowhere-at-all/configmaps/x", JSON, Value::Null));
+    same(
+        "GET of a missing object",
+        &p.admin("GET", &format!("{PA}/nope"), JSON, Value::Null),
+    );
+    same(
+        "GET of a missing namespace-scoped object in a missing namespace",
+        &p.admin(
+            "GET",
+            "/api/v1/namespaces/nowhere-at-all/configmaps/x",
+            JSON,
+            Value::Null,
+        ),
+    );
     same("create", &p.admin("POST", PA_W, JSON, pa("a", "STRICT")));
-    same("create again: AlreadyExists", &p.admin("POST", PA_W, JSON, pa("a", "STRICT")));
-    same("merge patch", &p.admin("PATCH", &format!("{PA}/a?fieldManager=fm-test"), MERGE, json!({"spec": {"mtls": {"mode": "PERMISSIVE"}}})));
-    same("delete", &p.admin("DELETE", &format!("{PA}/a"), JSON, Value::Null));
-    same("delete again: NotFound", &p.admin("DELETE", &format!("{PA}/a"), JSON, Value::Null));
+    same(
+        "create again: AlreadyExists",
+        &p.admin("POST", PA_W, JSON, pa("a", "STRICT")),
+    );
+    same(
+        "merge patch",
+        &p.admin(
+            "PATCH",
+            &format!("{PA}/a?fieldManager=fm-test"),
+            MERGE,
+            json!({"spec": {"mtls": {"mode": "PERMISSIVE"}}}),
+        ),
+    );
+    same(
+        "delete",
+        &p.admin("DELETE", &format!("{PA}/a"), JSON, Value::Null),
+    );
+    same(
+        "delete again: NotFound",
+        &p.admin("DELETE", &format!("{PA}/a"), JSON, Value::Null),
+    );
 }
 
 #[test]
@@ -246,11 +296,26 @@ fn server_side_apply_managed_fields_and_conflicts() {
         }
         p.admin("PATCH", &path, APPLY, Value::String(body.to_string()))
     };
-    same("first apply creates, managedFields of the applier", &apply("gitops", false, pa("p", "PERMISSIVE")));
-    same("re-apply of the same object", &apply("gitops", false, pa("p", "PERMISSIVE")));
-    same("a second manager's conflicting apply: 409 Conflict with causes", &apply("kubectl-mtls", false, pa("p", "STRICT")));
-    same("forced apply takes the field over", &apply("kubectl-mtls", true, pa("p", "STRICT")));
-    same("the object after the takeover", &p.admin("GET", &format!("{PA}/p"), JSON, Value::Null));
+    same(
+        "first apply creates, managedFields of the applier",
+        &apply("gitops", false, pa("p", "PERMISSIVE")),
+    );
+    same(
+        "re-apply of the same object",
+        &apply("gitops", false, pa("p", "PERMISSIVE")),
+    );
+    same(
+        "a second manager's conflicting apply: 409 Conflict with causes",
+        &apply("kubectl-mtls", false, pa("p", "STRICT")),
+    );
+    same(
+        "forced apply takes the field over",
+        &apply("kubectl-mtls", true, pa("p", "STRICT")),
+    );
+    same(
+        "the object after the takeover",
+        &p.admin("GET", &format!("{PA}/p"), JSON, Value::Null),
+    );
     let mut with_ports = pa("p", "STRICT");
     with_ports["spec"]["selector"] = json!({"matchLabels": {"app": "web"}});
     with_ports["spec"]["portLevelMtls"] = json!({"8080": {"mode": "PERMISSIVE"}});
@@ -275,14 +340,31 @@ fn server_side_apply_managed_fields_and_conflicts() {
 #[test]
 fn dry_run_answers_persist_nothing() {
     let Some(p) = Pair::new() else { return };
-    same("dry-run create", &p.admin("POST", &format!("{PA_W}&dryRun=All"), JSON, pa("d", "STRICT")));
-    same("nothing was stored", &p.admin("GET", &format!("{PA}/d"), JSON, Value::Null));
+    same(
+        "dry-run create",
+        &p.admin("POST", &format!("{PA_W}&dryRun=All"), JSON, pa("d", "STRICT")),
+    );
+    same(
+        "nothing was stored",
+        &p.admin("GET", &format!("{PA}/d"), JSON, Value::Null),
+    );
     same(
         "dry-run server-side apply",
-        &p.admin("PATCH", &format!("{PA}/d?fieldManager=m&dryRun=All"), APPLY, Value::String(pa("d", "STRICT").to_string())),
+        &p.admin(
+            "PATCH",
+            &format!("{PA}/d?fieldManager=m&dryRun=All"),
+            APPLY,
+            Value::String(pa("d", "STRICT").to_string()),
+        ),
     );
-    same("still nothing stored", &p.admin("GET", &format!("{PA}/d"), JSON, Value::Null));
-    same("an unknown dryRun value", &p.admin("POST", &format!("{PA_W}&dryRun=Some"), JSON, pa("d", "STRICT")));
+    same(
+        "still nothing stored",
+        &p.admin("GET", &format!("{PA}/d"), JSON, Value::Null),
+    );
+    same(
+        "an unknown dryRun value",
+        &p.admin("POST", &format!("{PA_W}&dryRun=Some"), JSON, pa("d", "STRICT")),
+    );
 }
 
 /// Known deviation (docs/testing.md): when schema validation fails, kube-apiserver adds a cause
@@ -303,14 +385,23 @@ fn without_skipped_rules((sim, mut real): (Answer, Answer)) -> (Answer, Answer) 
 #[test]
 fn crd_validation_errors() {
     let Some(p) = Pair::new() else { return };
-    same("an enum value the schema does not allow", &without_skipped_rules(p.admin("POST", PA_W, JSON, pa("bad", "SOMETIMES"))));
+    same(
+        "an enum value the schema does not allow",
+        &without_skipped_rules(p.admin("POST", PA_W, JSON, pa("bad", "SOMETIMES"))),
+    );
 
     let mut ports_without_selector = pa("ports", "STRICT");
     ports_without_selector["spec"]["portLevelMtls"] = json!({"8080": {"mode": "STRICT"}});
-    same("a CEL rule (portLevelMtls needs a selector)", &p.admin("POST", PA_W, JSON, ports_without_selector));
+    same(
+        "a CEL rule (portLevelMtls needs a selector)",
+        &p.admin("POST", PA_W, JSON, ports_without_selector),
+    );
     let mut wrong_type = pa("typed", "STRICT");
     wrong_type["spec"]["mtls"] = json!("STRICT");
-    same("a wrong type", &without_skipped_rules(p.admin("POST", PA_W, JSON, wrong_type)));
+    same(
+        "a wrong type",
+        &without_skipped_rules(p.admin("POST", PA_W, JSON, wrong_type)),
+    );
 }
 
 #[test]
@@ -322,10 +413,24 @@ fn metadata_only_lists_tables_and_paging() {
     let meta = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
     same(
         "a metadata-only list",
-        &p.both(false, "GET", &format!("{CM}?labelSelector=app%3Dx"), meta, JSON, Value::Null),
+        &p.both(
+            false,
+            "GET",
+            &format!("{CM}?labelSelector=app%3Dx"),
+            meta,
+            JSON,
+            Value::Null,
+        ),
     );
     let table = "application/json;as=Table;g=meta.k8s.io;v=v1";
-    let (sim, real) = p.both(false, "GET", &format!("{CM}?labelSelector=app%3Dx"), table, JSON, Value::Null);
+    let (sim, real) = p.both(
+        false,
+        "GET",
+        &format!("{CM}?labelSelector=app%3Dx"),
+        table,
+        JSON,
+        Value::Null,
+    );
     // Age cells are "0s"/"1s" depending on the second: compare them as placeholders.
     let ages = |mut a: Answer| {
         for row in a.body["rows"].as_array_mut().into_iter().flatten() {
@@ -361,25 +466,53 @@ fn metadata_only_lists_tables_and_paging() {
             }
         })
     };
-    same("delete a configmap", &p.admin("DELETE", &format!("{CM}/cm-4"), JSON, Value::Null));
+    same(
+        "delete a configmap",
+        &p.admin("DELETE", &format!("{CM}/cm-4"), JSON, Value::Null),
+    );
     let sim_pages = walk(&p.sim_admin, NS);
     let real_pages = walk(p.cp.admin(), &p.real_ns);
     assert_eq!(sim_pages.len(), 2, "{sim_pages:#?}");
     for (i, (s, r)) in sim_pages.into_iter().zip(real_pages).enumerate() {
-        same(&format!("paged list, page {i} (items, remainingItemCount, continue)"), &(s, r));
+        same(
+            &format!("paged list, page {i} (items, remainingItemCount, continue)"),
+            &(s, r),
+        );
     }
 }
 
 #[test]
 fn rbac_denials() {
     let Some(p) = Pair::new() else { return };
-    same("allowed: list configmaps in the namespace", &p.both(true, "GET", CM, JSON, JSON, Value::Null));
-    same("denied: list pods in the namespace", &p.both(true, "GET", "/api/v1/namespaces/{ns}/pods", JSON, JSON, Value::Null));
-    same("denied: list configmaps cluster-wide", &p.both(true, "GET", "/api/v1/configmaps", JSON, JSON, Value::Null));
-    same("denied: create a configmap", &p.both(true, "POST", CM_W, JSON, JSON, cm("nope")));
+    same(
+        "allowed: list configmaps in the namespace",
+        &p.both(true, "GET", CM, JSON, JSON, Value::Null),
+    );
+    same(
+        "denied: list pods in the namespace",
+        &p.both(
+            true,
+            "GET",
+            "/api/v1/namespaces/{ns}/pods",
+            JSON,
+            JSON,
+            Value::Null,
+        ),
+    );
+    same(
+        "denied: list configmaps cluster-wide",
+        &p.both(true, "GET", "/api/v1/configmaps", JSON, JSON, Value::Null),
+    );
+    same(
+        "denied: create a configmap",
+        &p.both(true, "POST", CM_W, JSON, JSON, cm("nope")),
+    );
     same(
         "denied: a custom resource",
         &p.both(true, "GET", PA, JSON, JSON, Value::Null),
     );
-    same("denied: a cluster-scoped object", &p.both(true, "GET", "/api/v1/namespaces/default", JSON, JSON, Value::Null));
+    same(
+        "denied: a cluster-scoped object",
+        &p.both(true, "GET", "/api/v1/namespaces/default", JSON, JSON, Value::Null),
+    );
 }
