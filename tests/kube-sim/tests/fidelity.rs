@@ -473,7 +473,15 @@ fn metadata_only_lists_tables_and_paging() {
     let sim_pages = walk(&p.sim_admin, NS);
     let real_pages = walk(p.cp.admin(), &p.real_ns);
     assert_eq!(sim_pages.len(), 2, "{sim_pages:#?}");
-    for (i, (s, r)) in sim_pages.into_iter().zip(real_pages).enumerate() {
+    for (i, (mut s, r)) in sim_pages.into_iter().zip(real_pages).enumerate() {
+        // Known deviation (docs/testing.md): kube-apiserver leaves apiVersion and kind out of
+        // the items of a built-in kind's list; kube-sim copies its stored objects as they are.
+        for item in s.body["items"].as_array_mut().into_iter().flatten() {
+            if let Some(o) = item.as_object_mut() {
+                o.remove("apiVersion");
+                o.remove("kind");
+            }
+        }
         same(
             &format!("paged list, page {i} (items, remainingItemCount, continue)"),
             &(s, r),

@@ -201,7 +201,7 @@ fn invalid_policies_are_rejected_with_the_real_messages() {
     let r = k.run(&["create", "-f", &port_file]);
     assert!(
         r.stderr
-            .contains("spec.portLevelMtls: Invalid value: \"object\": port must be between 1-65535"),
+            .contains("spec.portLevelMtls: Invalid value: port must be between 1-65535"),
         "{r:?}"
     );
     let r = k.run(&[
