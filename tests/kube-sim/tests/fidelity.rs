@@ -203,11 +203,7 @@ fn normalise(mut a: Answer, ns: &str) -> Answer {
                 }
             }
             Value::Array(a) => a.iter_mut().for_each(|x| walk(x, ns)),
-            Value::String(s) => {
-                if s.contains(ns) {
-                    *s = s.replace(ns, "NS");
-                }
-            }
+            Value::String(s) if s.contains(ns) => *s = s.replace(ns, "NS"),
             _ => {}
         }
     }
