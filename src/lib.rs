@@ -37,8 +37,8 @@ pub mod render;
 pub mod resources;
 pub mod retry;
 pub mod style;
-pub mod validate;
 pub mod telemetry;
+pub mod validate;
 
 // The entry: parse, run, exit code. Only this and main.rs use `cmd`.
 

@@ -66,7 +66,7 @@ fn bad_or_missing_kubeconfig_files_are_named() {
 fn an_unreachable_server_says_so() {
     let lab = Lab::start(Scenario::lab());
     let text = std::fs::read_to_string(lab.kubeconfig("admin")).unwrap();
-    let url = lab.server.url().to_string();
+    let url = lab.sim().url().to_string();
     // a port nothing listens on
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("https://{}", closed.local_addr().unwrap());
@@ -88,7 +88,7 @@ fn an_unreachable_server_says_so() {
 fn rejected_credentials_are_reported_as_such() {
     let lab = Lab::start(Scenario::lab());
     let text = std::fs::read_to_string(lab.kubeconfig("admin")).unwrap();
-    let token = lab.server.token("admin").unwrap().to_string();
+    let token = lab.sim().token("admin").unwrap().to_string();
     let path = lab.dir.path().join("expired");
     std::fs::write(&path, text.replace(&token, "expired-token")).unwrap();
     let run = plugin_env(&lab, &["status", "--kubeconfig", path.to_str().unwrap()], &[]);
@@ -104,7 +104,7 @@ fn rejected_credentials_are_reported_as_such() {
 fn impersonation_runs_as_the_other_user() {
     let viewer = User::new("viewer", "viewer-token").allow(Rule::new(&["get", "list"], &["pods"]));
     let lab = Lab::start(Scenario::lab().user(viewer));
-    lab.server.clear_requests();
+    lab.sim().clear_requests();
     let run = lab.plugin(&["status", "-A", "--as", "viewer"]);
     let line = one_error_line(&run);
     assert!(line.contains("User \"viewer\""), "{line}");
@@ -159,12 +159,12 @@ fn verbose_logs_requests_to_stderr_without_credentials() {
     assert!(
         run.stderr
             .lines()
-            .any(|l| l.starts_with(&format!("I GET {}/apis ", lab.server.url())) && l.contains("200 OK")),
+            .any(|l| l.starts_with(&format!("I GET {}/apis ", lab.sim().url())) && l.contains("200 OK")),
         "{}",
         run.stderr
     );
     assert!(run.stderr.contains("request header accept:"), "{}", run.stderr);
-    let token = lab.server.token("admin").unwrap();
+    let token = lab.sim().token("admin").unwrap();
     assert!(!run.stderr.contains(token), "the token never reaches the log");
     assert!(
         lab.plugin(&["status", "-o", "json"]).stderr.is_empty(),

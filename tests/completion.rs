@@ -244,7 +244,7 @@ fn namespaces_complete_from_the_cluster() {
     let kubeconfig = lab.kubeconfig("admin");
     let shell = Shell::new();
 
-    lab.server.clear_requests();
+    lab.sim().clear_requests();
     let answer = shell.complete(Some(&kubeconfig), &["status", ""]);
     assert_eq!(sorted(answer.values()), all);
     assert_eq!(answer.directive, NO_FILE_COMP);

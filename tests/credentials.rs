@@ -43,10 +43,10 @@ fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
 
 #[test]
 fn no_credentials_over_plain_http() {
-    let lab = Lab {
-        server: SimServer::start_plain_http(Scenario::lab()).expect("start kube-sim"),
-        dir: TempDir::new("plain-http"),
-    };
+    let lab = Lab::from_sim(
+        SimServer::start_plain_http(Scenario::lab()).expect("start kube-sim"),
+        "plain-http",
+    );
     let run = lab.plugin(&["status", "-A"]);
     assert_eq!(run.code, 1, "{run:?}");
     let lines: Vec<&str> = run.stderr.lines().collect();
@@ -81,7 +81,7 @@ fn no_credentials_over_plain_http() {
 fn printed_urls_are_redacted() {
     let lab = Lab::start(Scenario::lab());
     let text = std::fs::read_to_string(lab.kubeconfig("admin")).unwrap();
-    let url = lab.server.url().to_string();
+    let url = lab.sim().url().to_string();
     // A proxy URL carrying a token in its path: the -v log masks it.
     let proxied = lab.dir.path().join("proxied");
     std::fs::write(
@@ -128,12 +128,12 @@ fn an_exec_credential_plugin_runs_once_per_process() {
         ),
     );
     let text = std::fs::read_to_string(lab.kubeconfig("admin")).unwrap();
-    let token_line = format!("    token: {}\n", lab.server.token("admin").unwrap());
+    let token_line = format!("    token: {}\n", lab.sim().token("admin").unwrap());
     assert!(text.contains(&token_line), "{text}");
     let exec = format!(
         "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {}\n      interactiveMode: Never\n      env:\n      - name: SIM_TOKEN\n        value: {}\n",
         plugin.display(),
-        lab.server.token("admin").unwrap()
+        lab.sim().token("admin").unwrap()
     );
     let kubeconfig = dir.join("exec-kubeconfig");
     std::fs::write(&kubeconfig, text.replace(&token_line, &exec)).unwrap();

@@ -1,11 +1,10 @@
-//! `kubectl mtls diff` against the simulated cluster: flag mode and `-f` (files, several
-//! documents, stdin), exit codes like `kubectl diff`, server dry runs only (request log),
-//! KUBECTL_EXTERNAL_DIFF, v1beta1-only clusters, bad manifests.
+//! `kubectl mtls diff` against both backends (kube-sim and the real API server, see
+//! tests/common): flag mode and `-f` (files, several documents, stdin), exit codes like
+//! `kubectl diff`, server dry runs only (kube-sim's request log; those checks run on kube-sim
+//! only), KUBECTL_EXTERNAL_DIFF, v1beta1-only clusters, bad manifests.
 
+#[macro_use]
 mod common;
-
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 use common::*;
 
@@ -16,8 +15,12 @@ fn is_write(r: &RequestRecord) -> bool {
     )
 }
 
+/// The writes in kube-sim's log were all dry runs (nothing to check on the real server).
 fn assert_only_dry_run_writes(lab: &Lab) {
-    let writes: Vec<RequestRecord> = lab.requests().into_iter().filter(is_write).collect();
+    let Some(log) = lab.log() else {
+        return;
+    };
+    let writes: Vec<RequestRecord> = log.into_iter().filter(is_write).collect();
     assert!(!writes.is_empty(), "diff compares against the server's dry run");
     assert!(
         writes.iter().all(|r| r.dry_run && r.query.contains("dryRun=All")),
@@ -27,41 +30,13 @@ fn assert_only_dry_run_writes(lab: &Lab) {
 
 /// Runs the plugin as admin with extra environment and optional stdin.
 fn plugin_with(lab: &Lab, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
-    let home = lab.dir.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let mut cmd = Command::new(PLUGIN);
-    cmd.env_clear()
-        .env("HOME", &home)
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(lab.kubeconfig("admin"))
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn plugin");
-    if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    lab.plugin_with(args, env, stdin)
 }
 
-#[test]
-fn differences_exit_1_and_show_yaml_and_effect() {
-    let lab = Lab::start(Scenario::lab());
-    lab.server.clear_requests();
+on_both_backends! {
+fn differences_exit_1_and_show_yaml_and_effect(backend) {
+    let lab = backend.start(Scenario::lab());
+    lab.clear_requests();
     let run = lab.plugin(&["diff", "istioinaction", "--strict"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let out = &run.stdout;
@@ -94,21 +69,20 @@ fn differences_exit_1_and_show_yaml_and_effect() {
     assert!(!out.contains("\x1b["), "no colour in a pipe");
     assert_only_dry_run_writes(&lab);
     assert!(
-        lab.server
-            .cluster()
-            .get(
-                "security.istio.io/v1",
-                "PeerAuthentication",
-                "istioinaction",
-                "default"
-            )
-            .is_none()
+        lab.get(
+            "security.istio.io/v1",
+            "PeerAuthentication",
+            "istioinaction",
+            "default"
+        )
+        .is_none()
     );
 }
+}
 
-#[test]
-fn no_difference_exits_0() {
-    let lab = Lab::start(Scenario::lab());
+on_both_backends! {
+fn no_difference_exits_0(backend) {
+    let lab = backend.start(Scenario::lab());
     assert_eq!(lab.plugin(&["enable", "istioinaction", "--strict"]).code, 0);
     let run = lab.plugin(&["diff", "istioinaction", "--strict"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -122,10 +96,11 @@ fn no_difference_exits_0() {
         back.stdout
     );
 }
+}
 
-#[test]
-fn colour_is_used_when_asked() {
-    let lab = Lab::start(Scenario::lab());
+on_both_backends! {
+fn colour_is_used_when_asked(backend) {
+    let lab = backend.start(Scenario::lab());
     let run = lab.plugin(&["diff", "istioinaction", "--strict", "--color", "always"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
@@ -133,6 +108,7 @@ fn colour_is_used_when_asked() {
         "{:?}",
         run.stdout
     );
+}
 }
 
 const MANIFESTS: &str = r#"# what a GitOps pull request would apply
@@ -161,12 +137,12 @@ spec:
       mode: PERMISSIVE
 "#;
 
-#[test]
-fn files_with_several_documents_show_every_object_and_their_joint_effect() {
-    let lab = Lab::start(Scenario::lab());
+on_both_backends! {
+fn files_with_several_documents_show_every_object_and_their_joint_effect(backend) {
+    let lab = backend.start(Scenario::lab());
     let file = lab.dir.path().join("policies.yaml");
     std::fs::write(&file, MANIFESTS).unwrap();
-    lab.server.clear_requests();
+    lab.clear_requests();
     let run = lab.plugin(&["diff", "-f", file.to_str().unwrap()]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let out = &run.stdout;
@@ -194,16 +170,19 @@ fn files_with_several_documents_show_every_object_and_their_joint_effect() {
         .unwrap_or_else(|| panic!("{out}"));
     assert!(history.contains("STRICT"), "{history}");
     assert_only_dry_run_writes(&lab);
-    assert_eq!(
-        lab.requests().iter().filter(|r| is_write(r)).count(),
-        2,
-        "one dry-run apply per object"
-    );
+    if let Some(log) = lab.log() {
+        assert_eq!(
+            log.iter().filter(|r| is_write(r)).count(),
+            2,
+            "one dry-run apply per object"
+        );
+    }
+}
 }
 
-#[test]
-fn stdin_manifests_and_findings_the_change_would_create() {
-    let lab = Lab::start(Scenario::lab());
+on_both_backends! {
+fn stdin_manifests_and_findings_the_change_would_create(backend) {
+    let lab = backend.start(Scenario::lab());
     lab.put_yaml(
         r#"
 apiVersion: networking.istio.io/v1
@@ -229,10 +208,11 @@ spec:
         run.stdout
     );
 }
+}
 
-#[test]
-fn kubectl_external_diff_gets_two_directories() {
-    let lab = Lab::start(Scenario::lab());
+on_both_backends! {
+fn kubectl_external_diff_gets_two_directories(backend) {
+    let lab = backend.start(Scenario::lab());
     let run = plugin_with(
         &lab,
         &["diff", "istioinaction", "--strict"],
@@ -268,7 +248,9 @@ fn kubectl_external_diff_gets_two_directories() {
         bad.stderr
     );
 }
+}
 
+/// kube-sim only: needs CRDs serving only v1beta1, and reads the request log.
 #[test]
 fn v1beta1_only_clusters_compare_at_v1beta1() {
     let lab = Lab::start(Scenario::lab().istio(IstioApi::V1beta1Only));
@@ -296,12 +278,13 @@ fn v1beta1_only_clusters_compare_at_v1beta1() {
     );
 }
 
-#[test]
-fn errors_exit_2() {
-    let lab = Lab::start(Scenario::lab());
+on_both_backends! {
+fn errors_exit_2(backend) {
+    let lab = backend.start(Scenario::lab());
     let run = lab.plugin(&["diff", "nowhere", "--strict"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_eq!(run.stderr, "error: namespaces \"nowhere\" not found\n");
+    // kube-sim only: the real control plane serves Istio's CRDs to every test.
     let no_istio = Lab::start(Scenario::lab().istio(IstioApi::None));
     let run = no_istio.plugin(&["diff", "istioinaction", "--strict"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
@@ -311,9 +294,10 @@ fn errors_exit_2() {
         run.stderr
     );
 }
+}
 
 fn assert_bad(lab: &Lab, args: &[&str], needle: &str) {
-    lab.server.clear_requests();
+    lab.clear_requests();
     let run = lab.plugin(args);
     assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
@@ -325,6 +309,8 @@ fn assert_bad(lab: &Lab, args: &[&str], needle: &str) {
     assert!(lab.requests().is_empty(), "{args:?}: {:?}", lab.requests());
 }
 
+/// kube-sim only: refused before any request (checked in the request log), and the messages
+/// name the file and line the test wrote.
 #[test]
 fn bad_manifests_and_flags_are_refused_before_any_request() {
     let lab = Lab::start(Scenario::lab());
@@ -383,12 +369,12 @@ fn bad_manifests_and_flags_are_refused_before_any_request() {
     );
 }
 
-#[test]
-fn without_the_right_to_patch_diff_falls_back_to_a_client_side_merge() {
-    let lab = Lab::start(
+on_both_backends! {
+fn without_the_right_to_patch_diff_falls_back_to_a_client_side_merge(backend) {
+    let lab = backend.start(
         Scenario::lab().user(User::new("viewer", "viewer-token").allow(Rule::new(&["get", "list"], &["*"]))),
     );
-    lab.server.clear_requests();
+    lab.clear_requests();
     let run = lab.plugin_as("viewer", &["diff", "istioinaction", "--strict"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
@@ -398,12 +384,15 @@ fn without_the_right_to_patch_diff_falls_back_to_a_client_side_merge() {
         run.stderr
     );
     assert!(run.stdout.contains("+    mode: STRICT\n"), "{}", run.stdout);
-    assert!(lab.requests().iter().all(|r| !r.is_persisted_write()));
+    if let Some(log) = lab.log() {
+        assert!(log.iter().all(|r| !r.is_persisted_write()));
+    }
+}
 }
 
-#[test]
-fn a_manifest_istio_would_ignore_is_shown_as_changing_nothing() {
-    let lab = Lab::start(Scenario::lab());
+on_both_backends! {
+fn a_manifest_istio_would_ignore_is_shown_as_changing_nothing(backend) {
+    let lab = backend.start(Scenario::lab());
     lab.put_yaml(
         r#"
 apiVersion: security.istio.io/v1
@@ -412,6 +401,10 @@ metadata: {name: legacy, namespace: istioinaction, creationTimestamp: "2026-01-0
 spec: {mtls: {mode: PERMISSIVE}}
 "#,
     );
+    // A real server stamps creationTimestamp in whole seconds: let the dry-run object be newer.
+    if lab.is_real() {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
     let doc = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istioinaction}\nspec: {mtls: {mode: STRICT}}\n";
     let run = plugin_with(&lab, &["diff", "-f", "-"], &[], Some(doc));
     assert_eq!(run.code, 1, "the object itself is new: {}", run.stderr);
@@ -436,4 +429,5 @@ spec: {mtls: {mode: PERMISSIVE}}
         "{}",
         flags.stdout
     );
+}
 }

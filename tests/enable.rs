@@ -21,7 +21,7 @@ fn writes(lab: &Lab) -> Vec<RequestRecord> {
 }
 
 fn policy(lab: &Lab, ns: &str, name: &str) -> Option<Value> {
-    lab.server.cluster().get(PA_V1, "PeerAuthentication", ns, name)
+    lab.sim().cluster().get(PA_V1, "PeerAuthentication", ns, name)
 }
 
 fn managers(obj: &Value) -> Vec<String> {
@@ -38,7 +38,7 @@ fn managers(obj: &Value) -> Vec<String> {
 #[test]
 fn client_dry_run_shows_the_change_and_sends_no_write() {
     let lab = Lab::start(Scenario::lab());
-    lab.server.clear_requests();
+    lab.sim().clear_requests();
     let run = lab.plugin(&["enable", "istioinaction", "--strict", "--dry-run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let out = &run.stdout;
@@ -93,7 +93,7 @@ fn client_dry_run_shows_the_change_and_sends_no_write() {
 #[test]
 fn server_dry_run_sends_only_dry_run_writes() {
     let lab = Lab::start(Scenario::lab());
-    lab.server.clear_requests();
+    lab.sim().clear_requests();
     let run = lab.plugin(&["enable", "istioinaction", "--strict", "--dry-run=server"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("(server dry run):"), "{}", run.stdout);
@@ -135,7 +135,7 @@ fn create_then_unchanged_on_repeat() {
     assert!(!w[0].dry_run && w[0].query.contains("fieldManager=kubectl-mtls"));
     let rv = pa["metadata"]["resourceVersion"].clone();
 
-    lab.server.clear_requests();
+    lab.sim().clear_requests();
     let again = lab.plugin(&["enable", "istioinaction", "--strict"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(
@@ -240,7 +240,7 @@ fn a_conflict_names_the_other_manager_and_force_conflicts_takes_over() {
     );
 
     // The server dry run meets the API server's conflict, and writes nothing either.
-    lab.server.clear_requests();
+    lab.sim().clear_requests();
     let server = lab.plugin(&["enable", "istioinaction", "--strict", "--dry-run=server"]);
     assert_eq!(server.code, 1, "{}", server.stderr);
     assert!(
@@ -251,7 +251,7 @@ fn a_conflict_names_the_other_manager_and_force_conflicts_takes_over() {
     assert!(writes(&lab).iter().all(|r| r.dry_run), "{:?}", writes(&lab));
     assert_eq!(writes(&lab).len(), 1);
 
-    lab.server.clear_requests();
+    lab.sim().clear_requests();
     let run = lab.plugin(&["enable", "istioinaction", "--strict"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let last = run.stderr.lines().last().unwrap();
@@ -297,7 +297,7 @@ fn v1beta1_only_clusters_get_v1beta1() {
         "/apis/security.istio.io/v1beta1/namespaces/istioinaction/peerauthentications/default"
     );
     let pa = lab
-        .server
+        .sim()
         .cluster()
         .get(
             "security.istio.io/v1beta1",
@@ -322,7 +322,7 @@ spec:
 fn a_destination_rule_sending_plaintext_is_refused_unless_forced() {
     let lab = Lab::start(Scenario::lab());
     lab.put_yaml(PLAINTEXT_RULE);
-    lab.server.clear_requests();
+    lab.sim().clear_requests();
     let run = lab.plugin(&["enable", "istioinaction", "--strict"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
@@ -570,7 +570,7 @@ fn a_forbidden_cluster_wide_pod_read_is_said() {
 }
 
 fn assert_usage_error(lab: &Lab, args: &[&str], needle: &str) {
-    lab.server.clear_requests();
+    lab.sim().clear_requests();
     let run = lab.plugin(args);
     assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
     assert_eq!(
@@ -729,7 +729,7 @@ fn a_mesh_wide_change_without_cluster_wide_reads_says_why() {
                 .allow(Rule::new(&["*"], &["*"]).in_namespaces(&["istioinaction", "istio-system"])),
         ),
     );
-    lab.server.clear_requests();
+    lab.sim().clear_requests();
     let run = lab.plugin_as("ns-admin", &["enable", "--mesh", "--strict"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);

@@ -39,8 +39,8 @@ fn one_error_line(run: &Run) -> String {
 fn throttled_lists_are_retried_after_the_servers_retry_after() {
     let lab = Lab::start(Scenario::lab());
     let want = clean_answer(&lab);
-    lab.server.clear_requests();
-    lab.server.faults().arm(
+    lab.sim().clear_requests();
+    lab.sim().faults().arm(
         FaultRule::new(Fault::TooManyRequests { retry_after: Some(1) })
             .verb("list")
             .resource("pods")
@@ -71,15 +71,15 @@ fn throttled_lists_are_retried_after_the_servers_retry_after() {
         "{}",
         retries[0]
     );
-    assert_eq!(lab.server.faults().pending(), 0);
+    assert_eq!(lab.sim().faults().pending(), 0);
 }
 
 #[test]
 fn server_errors_on_discovery_and_gets_are_retried_with_backoff() {
     let lab = Lab::start(Scenario::lab());
     let want = clean_answer(&lab);
-    lab.server.clear_requests();
-    let faults = lab.server.faults();
+    lab.sim().clear_requests();
+    let faults = lab.sim().faults();
     faults.arm(
         FaultRule::new(Fault::ServerError {
             code: 503,
@@ -127,7 +127,7 @@ fn server_errors_on_discovery_and_gets_are_retried_with_backoff() {
 #[test]
 fn a_server_that_keeps_failing_ends_in_one_error_line_within_the_request_timeout() {
     let lab = Lab::start(Scenario::lab());
-    lab.server.faults().arm(
+    lab.sim().faults().arm(
         FaultRule::new(Fault::ServerError {
             code: 503,
             retry_after: Some(1),
@@ -154,9 +154,9 @@ fn a_server_that_keeps_failing_ends_in_one_error_line_within_the_request_timeout
     assert!(took < Duration::from_secs(10), "bounded: {took:?}");
 
     // Without --request-timeout the attempts are bounded instead: 7 in all.
-    lab.server.clear_requests();
-    lab.server.faults().clear();
-    lab.server.faults().arm(
+    lab.sim().clear_requests();
+    lab.sim().faults().clear();
+    lab.sim().faults().arm(
         FaultRule::new(Fault::TooManyRequests { retry_after: None })
             .verb("list")
             .resource("pods")
@@ -176,8 +176,8 @@ fn an_expired_continue_restarts_the_list_once_from_scratch() {
     // 1,200 pods: three pages of 500.
     let lab = Lab::start(Scenario::scale(6, 1_200, 11));
     let want = clean_answer(&lab);
-    lab.server.clear_requests();
-    lab.server
+    lab.sim().clear_requests();
+    lab.sim()
         .faults()
         .arm(FaultRule::new(Fault::ExpireContinue).resource("pods").times(1));
     let run = lab.plugin(&["status", "-A", "-o", "json", "-v"]);
@@ -208,9 +208,9 @@ fn an_expired_continue_restarts_the_list_once_from_scratch() {
 #[test]
 fn the_expired_status_is_the_one_kube_apiserver_sends() {
     let lab = Lab::start(Scenario::scale(1, 5, 1));
-    lab.server.faults().arm(Fault::ExpireContinue);
-    let url = format!("{}/api/v1/pods?limit=2&continue=abc", lab.server.url());
-    let token = lab.server.token("admin").unwrap();
+    lab.sim().faults().arm(Fault::ExpireContinue);
+    let url = format!("{}/api/v1/pods?limit=2&continue=abc", lab.sim().url());
+    let token = lab.sim().token("admin").unwrap();
     let body = http_get(&url, token).expect("an answer");
     assert_eq!(body.0, 410);
     let v: serde_json::Value = serde_json::from_str(&body.1).unwrap();
@@ -250,11 +250,11 @@ fn http_get(url: &str, token: &str) -> std::io::Result<(u16, String)> {
 fn a_connection_cut_mid_body_or_reset_is_retried() {
     let lab = Lab::start(Scenario::lab());
     let want = clean_answer(&lab);
-    lab.server.clear_requests();
-    lab.server
+    lab.sim().clear_requests();
+    lab.sim()
         .faults()
         .arm(FaultRule::new(Fault::CloseMidBody).verb("list").resource("pods"));
-    lab.server.faults().arm(
+    lab.sim().faults().arm(
         FaultRule::new(Fault::Disconnect)
             .verb("list")
             .resource("services"),
@@ -282,7 +282,7 @@ fn a_connection_cut_mid_body_or_reset_is_retried() {
 #[test]
 fn a_connection_that_keeps_breaking_is_one_error_line() {
     let lab = Lab::start(Scenario::lab());
-    lab.server.faults().arm(
+    lab.sim().faults().arm(
         FaultRule::new(Fault::CloseMidBody)
             .verb("list")
             .resource("pods")
@@ -311,8 +311,8 @@ fn a_write_is_never_retried() {
         },
         Fault::Disconnect,
     ] {
-        lab.server.clear_requests();
-        lab.server
+        lab.sim().clear_requests();
+        lab.sim()
             .faults()
             .arm(FaultRule::new(fault.clone()).verb("patch").always());
         let run = lab.plugin(&["enable", "istioinaction", "--strict"]);
@@ -336,10 +336,10 @@ fn a_write_is_never_retried() {
             .filter(|r| r.is_persisted_write())
             .collect();
         assert!(persisted.is_empty(), "{fault:?}: {persisted:#?}");
-        lab.server.faults().clear();
+        lab.sim().faults().clear();
     }
     assert!(
-        lab.server
+        lab.sim()
             .cluster()
             .get(
                 "security.istio.io/v1",
@@ -356,16 +356,16 @@ fn a_write_is_never_retried() {
 fn latency_is_waited_for_and_past_the_request_timeout_is_an_error() {
     let lab = Lab::start(Scenario::lab());
     let want = clean_answer(&lab);
-    lab.server
+    lab.sim()
         .faults()
         .arm(FaultRule::new(Fault::Latency(Duration::from_millis(150))).always());
     let run = lab.plugin(&["status", "-A", "-o", "json", "--request-timeout", "5s"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json(), want);
 
-    lab.server.faults().clear();
-    lab.server.clear_requests();
-    lab.server.faults().arm(
+    lab.sim().faults().clear();
+    lab.sim().clear_requests();
+    lab.sim().faults().arm(
         FaultRule::new(Fault::Latency(Duration::from_secs(4)))
             .verb("list")
             .resource("pods"),
@@ -375,14 +375,14 @@ fn latency_is_waited_for_and_past_the_request_timeout_is_an_error() {
     assert!(line.contains("timed out"), "{line}");
     // The fault fires once: had the timed-out list been retried, the retry would have
     // succeeded. (The sim logs a request when it answers; this one was abandoned.)
-    assert_eq!(lab.server.faults().pending(), 0);
+    assert_eq!(lab.sim().faults().pending(), 0);
 }
 
 #[test]
 fn a_slow_exec_stream_is_waited_for() {
     let lab = Lab::start(Scenario::lab().exec_handler(mesh_handler));
     lab.put_yaml(&peer_authentication("istioinaction", "default", "STRICT", None));
-    lab.server
+    lab.sim()
         .faults()
         .arm(FaultRule::new(Fault::ExecSlow(Duration::from_secs(2))).times(2));
     let run = lab.plugin(&["probe", "web-api.istioinaction:8080", "-o", "json"]);
@@ -390,7 +390,7 @@ fn a_slow_exec_stream_is_waited_for() {
     let doc = run.json();
     let results = doc["results"].as_array().expect("results");
     assert_eq!(results.len(), 2);
-    assert_eq!(lab.server.faults().pending(), 0, "both execs were slow");
+    assert_eq!(lab.sim().faults().pending(), 0, "both execs were slow");
     let faults: Vec<String> = lab
         .requests()
         .into_iter()
@@ -404,7 +404,7 @@ fn a_slow_exec_stream_is_waited_for() {
 fn a_dropped_exec_stream_is_that_clients_inconclusive_result_never_a_pass() {
     let lab = Lab::start(Scenario::lab().exec_handler(mesh_handler));
     lab.put_yaml(&peer_authentication("istioinaction", "default", "STRICT", None));
-    lab.server
+    lab.sim()
         .faults()
         .arm(FaultRule::new(Fault::ExecDrop).path(&format!("*/pods/{MESH_SLEEP}/exec")));
     let run = lab.plugin(&["probe", "web-api.istioinaction:8080", "-o", "json"]);
@@ -442,7 +442,7 @@ fn kubectl_itself_retries_the_sims_throttling() {
         return;
     }
     let lab = Lab::start(Scenario::lab());
-    lab.server.faults().arm(
+    lab.sim().faults().arm(
         FaultRule::new(Fault::TooManyRequests { retry_after: Some(1) })
             .verb("list")
             .resource("pods"),

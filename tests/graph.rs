@@ -27,7 +27,7 @@ fn edge<'a>(doc: &'a Value, src: &str, dst: &str) -> &'a Value {
 
 fn lab_with_traffic(rounds: u64) -> Lab {
     let lab = Lab::start(Scenario::lab().with_simulated_mesh());
-    lab.server
+    lab.sim()
         .cluster()
         .simulate_flows(&TrafficFlow::lab(), rounds)
         .expect("lab traffic");
@@ -115,7 +115,7 @@ fn lab_before_and_after_strict_from_the_proxies_counters() {
     // STRICT: the plaintext seen earlier is now toward a STRICT workload, so it is rejected;
     // mTLS keeps flowing and every in-mesh edge has its lock.
     lab.put_yaml(STRICT_ISTIOINACTION);
-    lab.server
+    lab.sim()
         .cluster()
         .simulate_flows(&TrafficFlow::lab(), 5)
         .expect("lab traffic");

@@ -72,7 +72,7 @@ fn a_namespace_that_is_not_a_name_never_reaches_a_request_path() {
 #[test]
 fn names_for_the_mesh_config_and_clients_are_checked_before_any_request() {
     let lab = Lab::start(Scenario::lab());
-    lab.server.clear_requests();
+    lab.sim().clear_requests();
     for (args, flag) in [
         (
             &["status", "--istio-namespace", "../kube-system"][..],

@@ -414,12 +414,12 @@ fn port_level_settings_decide_the_expectation() {
 fn a_port_excluded_from_interception_is_not_enforced() {
     let lab = strict_lab();
     let mut pod = lab
-        .server
+        .sim()
         .cluster()
         .get("v1", "Pod", "istioinaction", WEB_API_POD)
         .expect("web-api pod");
     pod["metadata"]["annotations"]["traffic.sidecar.istio.io/excludeInboundPorts"] = "8080".into();
-    lab.server.cluster().put(pod).expect("update pod");
+    lab.sim().cluster().put(pod).expect("update pod");
     let run = lab.plugin(&["probe", TARGET]);
     assert_eq!(run.code, 0, "{run:#?}");
     assert!(
@@ -532,7 +532,7 @@ fn a_user_without_pods_exec_is_told_which_permission_is_missing() {
         run.stderr
     );
     let refused: Vec<(String, u16)> = lab
-        .server
+        .sim()
         .requests()
         .into_iter()
         .filter(|r| r.subresource == "exec")
@@ -576,7 +576,7 @@ fn from_accepts_deployments_and_without_an_outside_client_says_so() {
     assert_eq!(doc["results"][0]["pod"], MESH_SLEEP);
 
     // Without the un-meshed sleep in default, only the meshed client is probed.
-    lab.server.cluster().delete("v1", "Pod", "default", PLAIN_SLEEP);
+    lab.sim().cluster().delete("v1", "Pod", "default", PLAIN_SLEEP);
     let run = lab.plugin(&["probe", TARGET]);
     assert_eq!(run.code, 0, "{run:#?}");
     assert!(
@@ -620,7 +620,7 @@ fn a_target_outside_the_mesh_accepts_everyone_and_no_client_is_an_error() {
         run.stderr
     );
 
-    lab.server
+    lab.sim()
         .cluster()
         .delete("v1", "Pod", "istioinaction", MESH_SLEEP);
     let run = lab.plugin(&["probe", "sleep.default:80", "--from-namespace", "default"]);
@@ -664,7 +664,7 @@ fn created_clients_are_probed_then_deleted() {
         "client pods left behind"
     );
     let writes: Vec<(String, String, u16)> = lab
-        .server
+        .sim()
         .requests()
         .into_iter()
         .filter(|r| r.resource == "pods" && r.is_persisted_write())
@@ -773,7 +773,7 @@ fn created_clients_are_deleted_on_ctrl_c() {
         "client pods left behind: {stderr}"
     );
     let deletes = lab
-        .server
+        .sim()
         .requests()
         .into_iter()
         .filter(|r| r.resource == "pods" && r.verb == "delete" && r.status < 300)
@@ -913,7 +913,7 @@ fn the_trust_domain_comes_from_the_mesh_config() {
     let chain = workload_cert(&root, WEB_API_ID, now() - 600);
     let lab = certs_lab(secrets_dump(&chain, &root.pem));
     let mut cm = lab
-        .server
+        .sim()
         .cluster()
         .get("v1", "ConfigMap", "istio-system", "istio")
         .expect("mesh config");
@@ -922,7 +922,7 @@ fn the_trust_domain_comes_from_the_mesh_config() {
         .unwrap()
         .replace("trustDomain: cluster.local", "trustDomain: corp.example");
     cm["data"]["mesh"] = mesh.into();
-    lab.server.cluster().put(cm).expect("update mesh config");
+    lab.sim().cluster().put(cm).expect("update mesh config");
     let run = lab.plugin(&["probe", "--certs", "deploy/web-api", "-n", "istioinaction"]);
     assert_eq!(run.code, 1, "{run:#?}");
     assert!(
@@ -1176,7 +1176,7 @@ fn a_failed_exec_is_one_clients_result_not_the_end_of_the_run() {
 #[test]
 fn created_clients_are_deleted_on_ctrl_c_while_waiting_for_them() {
     let lab = Lab::start(Scenario::lab().exec_handler(mesh_handler));
-    lab.server.cluster().hold_new_pods(true);
+    lab.sim().cluster().hold_new_pods(true);
     let child = lab.spawn(&["probe", TARGET, "--create-clients", "--start-timeout", "60s"]);
     let start = Instant::now();
     while lab.pods_named("mtls-probe-").len() < 2 {

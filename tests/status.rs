@@ -1,17 +1,22 @@
-//! `kubectl mtls status` against the simulated cluster: outputs, findings, --require, paging
+//! `kubectl mtls status` against both backends (kube-sim and the real API server, see
+//! tests/common): outputs, findings, --require, paging
 //! and request counts from the request log, RBAC partial answers, clusters without Istio.
 
+#[macro_use]
 mod common;
 
 use common::*;
 use serde_json::Value;
 
+/// The row of a namespace. On the real server `-A` also shows the cluster's own `default`,
+/// `kube-system`, ... next to the test's (`tN-default`, shown as `default`): rows are sorted by
+/// the server's names, so the test's own is the last of the same name.
 fn ns_row<'a>(doc: &'a Value, name: &str) -> &'a Value {
     doc["namespaces"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|n| n["name"] == name)
+        .rfind(|n| n["name"] == name)
         .unwrap_or_else(|| panic!("namespace {name} in {doc:#}"))
 }
 
@@ -40,9 +45,9 @@ metadata: {name: default, namespace: istioinaction, creationTimestamp: "2026-01-
 spec: {mtls: {mode: STRICT}}
 "#;
 
-#[test]
-fn the_lab_starts_permissive_everywhere() {
-    let lab = Lab::start(Scenario::lab());
+on_both_backends! {
+fn the_lab_starts_permissive_everywhere(backend) {
+    let lab = backend.start(Scenario::lab());
     let run = lab.plugin(&["status", "-A", "-o", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let doc = run.json();
@@ -75,10 +80,11 @@ fn the_lab_starts_permissive_everywhere() {
     assert_eq!(workload(&doc, "default", "sleep")["mesh"], "none");
     assert!(doc["notes"][0].as_str().unwrap().contains("telemetry"));
 }
+}
 
-#[test]
-fn the_table_shows_modes_policies_and_readiness() {
-    let lab = Lab::start(Scenario::lab());
+on_both_backends! {
+fn the_table_shows_modes_policies_and_readiness(backend) {
+    let lab = backend.start(Scenario::lab());
     lab.put_yaml(STRICT_NS);
     let run = lab.plugin(&["status", "istioinaction", "default"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -129,10 +135,11 @@ fn the_table_shows_modes_policies_and_readiness() {
     let run = lab.plugin(&["status", "istioinaction", "--color", "always"]);
     assert!(run.stdout.contains("\u{1b}["), "{}", run.stdout);
 }
+}
 
-#[test]
-fn without_a_namespace_the_contexts_namespace_is_shown() {
-    let lab = Lab::start(Scenario::lab());
+on_both_backends! {
+fn without_a_namespace_the_contexts_namespace_is_shown(backend) {
+    let lab = backend.start(Scenario::lab());
     let doc = lab.plugin(&["status", "-o", "json"]).json();
     let names: Vec<&str> = doc["namespaces"]
         .as_array()
@@ -150,17 +157,25 @@ fn without_a_namespace_the_contexts_namespace_is_shown() {
         .json();
     assert_eq!(doc["namespaces"][0]["name"], "istioinaction");
 }
+}
 
-#[test]
-fn oldest_namespace_policy_wins_and_newer_ones_are_reported() {
-    let lab = Lab::start(Scenario::lab());
+on_both_backends! {
+fn oldest_namespace_policy_wins_and_newer_ones_are_reported(backend) {
+    let lab = backend.start(Scenario::lab());
+    // A real server sets creationTimestamp itself (whole seconds): create the older one first.
     lab.put_yaml(
         r#"
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: legacy, namespace: istioinaction, creationTimestamp: "2025-06-01T00:00:00Z"}
 spec: {mtls: {mode: PERMISSIVE}}
----
+"#,
+    );
+    if lab.is_real() {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    lab.put_yaml(
+        r#"
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: default, namespace: istioinaction, creationTimestamp: "2026-01-01T00:00:00Z"}
@@ -185,10 +200,11 @@ spec: {selector: {matchLabels: {app: web-api}}, mtls: {mode: DISABLE}}
         "root selector policy ignored"
     );
 }
+}
 
-#[test]
-fn workload_and_port_level_settings_and_mesh_wide_policy() {
-    let lab = Lab::start(Scenario::lab());
+on_both_backends! {
+fn workload_and_port_level_settings_and_mesh_wide_policy(backend) {
+    let lab = backend.start(Scenario::lab());
     lab.put_yaml(
         r#"
 apiVersion: security.istio.io/v1
@@ -247,10 +263,11 @@ spec:
     let overrides = ns["workloadOverrides"].as_array().unwrap();
     assert_eq!(overrides.len(), 2, "{overrides:?}");
 }
+}
 
-#[test]
-fn destination_rule_disabling_tls_toward_strict_workloads_is_an_error() {
-    let lab = Lab::start(Scenario::lab());
+on_both_backends! {
+fn destination_rule_disabling_tls_toward_strict_workloads_is_an_error(backend) {
+    let lab = backend.start(Scenario::lab());
     lab.put_yaml(STRICT_NS);
     lab.put_yaml(
         r#"
@@ -286,10 +303,11 @@ spec:
         table.stdout
     );
 }
+}
 
-#[test]
-fn require_exits_one_listing_what_is_weaker() {
-    let lab = Lab::start(Scenario::lab());
+on_both_backends! {
+fn require_exits_one_listing_what_is_weaker(backend) {
+    let lab = backend.start(Scenario::lab());
     lab.put_yaml(STRICT_NS);
     let ok = lab.plugin(&["status", "istioinaction", "--require", "strict"]);
     assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
@@ -327,10 +345,11 @@ fn require_exits_one_listing_what_is_weaker() {
         1
     );
 }
+}
 
-#[test]
-fn yaml_output_is_the_same_document() {
-    let lab = Lab::start(Scenario::lab());
+on_both_backends! {
+fn yaml_output_is_the_same_document(backend) {
+    let lab = backend.start(Scenario::lab());
     let json = lab.plugin(&["status", "-A", "-o", "json"]).json();
     let yaml = lab.plugin(&["status", "-A", "-o", "yaml"]);
     assert_eq!(yaml.code, 0, "{}", yaml.stderr);
@@ -338,14 +357,15 @@ fn yaml_output_is_the_same_document() {
     assert_eq!(from_yaml["namespaces"], json["namespaces"]);
     assert_eq!(from_yaml["rootNamespace"], json["rootNamespace"]);
 }
+}
 
 /// Pods are listed metadata-only, 500 a page, with a fixed number of requests whatever the
-/// number of namespaces.
+/// number of namespaces. (kube-sim only: asserts on its request log.)
 #[test]
 fn a_fixed_number_of_requests_with_metadata_only_pages() {
     fn counts(namespaces: usize, pods: usize) -> (usize, usize, Vec<RequestRecord>) {
         let lab = Lab::start(Scenario::scale(namespaces, pods, 7));
-        lab.server.clear_requests();
+        lab.sim().clear_requests();
         let run = lab.plugin(&["status", "-A", "-o", "json"]);
         assert_eq!(run.code, 0, "{}", run.stderr);
         let doc = run.json();
@@ -357,7 +377,7 @@ fn a_fixed_number_of_requests_with_metadata_only_pages() {
             .sum();
         assert_eq!(
             listed as usize,
-            lab.server.cluster().count("v1", "Pod"),
+            lab.sim().cluster().count("v1", "Pod"),
             "every pod is counted"
         );
         let reqs = lab.requests();
@@ -399,8 +419,8 @@ fn a_fixed_number_of_requests_with_metadata_only_pages() {
     );
 }
 
-#[test]
-fn forbidden_reads_give_a_partial_answer_with_warnings() {
+on_both_backends! {
+fn forbidden_reads_give_a_partial_answer_with_warnings(backend) {
     let viewer = User::new("viewer", "viewer-token")
         .allow(
             Rule::new(&["get", "list"], &["pods", "services", "namespaces"])
@@ -408,7 +428,7 @@ fn forbidden_reads_give_a_partial_answer_with_warnings() {
         )
         .allow(Rule::new(&["get"], &["namespaces"]))
         .allow(Rule::new(&["get", "list"], &["peerauthentications"]));
-    let lab = Lab::start(Scenario::lab().user(viewer));
+    let lab = backend.start(Scenario::lab().user(viewer));
     lab.put_yaml(STRICT_NS);
     // -A needs cluster-wide lists: a clear error that suggests naming namespaces
     let all = lab.plugin_as("viewer", &["status", "-A"]);
@@ -452,7 +472,9 @@ fn forbidden_reads_give_a_partial_answer_with_warnings() {
         run.stderr
     );
 }
+}
 
+/// kube-sim only: the real control plane of this binary serves Istio's CRDs to every test.
 #[test]
 fn clusters_without_istio_get_a_clear_error() {
     let lab = Lab::start(Scenario::lab().istio(IstioApi::None));
@@ -465,11 +487,12 @@ fn clusters_without_istio_get_a_clear_error() {
     assert!(run.stdout.is_empty());
 }
 
+/// kube-sim only: needs CRDs serving only v1beta1, and asserts on the request log.
 #[test]
 fn older_istio_serving_only_v1beta1_works() {
     let lab = Lab::start(Scenario::lab().istio(IstioApi::V1beta1Only));
     lab.put_yaml(&STRICT_NS.replace("security.istio.io/v1", "security.istio.io/v1beta1"));
-    lab.server.clear_requests();
+    lab.sim().clear_requests();
     let doc = lab.plugin(&["status", "istioinaction", "-o", "json"]).json();
     assert_eq!(ns_row(&doc, "istioinaction")["mode"], "STRICT");
     let pa = lab
@@ -480,13 +503,13 @@ fn older_istio_serving_only_v1beta1_works() {
     assert!(pa.path.contains("/v1beta1/"), "{}", pa.path);
 }
 
-#[test]
-fn a_missing_mesh_config_falls_back_to_the_istio_namespace() {
-    let lab = Lab::start(Scenario::lab());
-    lab.server
-        .cluster()
-        .delete("v1", "ConfigMap", "istio-system", "istio")
-        .expect("lab has the mesh config");
+on_both_backends! {
+fn a_missing_mesh_config_falls_back_to_the_istio_namespace(backend) {
+    let lab = backend.start(Scenario::lab());
+    assert!(
+        lab.delete("v1", "ConfigMap", "istio-system", "istio"),
+        "lab has the mesh config"
+    );
     let run = lab.plugin(&["status", "istioinaction", "-o", "json"]);
     assert_eq!(run.code, 0);
     assert!(
@@ -497,10 +520,11 @@ fn a_missing_mesh_config_falls_back_to_the_istio_namespace() {
     );
     assert_eq!(run.json()["rootNamespace"], "istio-system");
 }
+}
 
-#[test]
-fn a_custom_root_namespace_comes_from_the_mesh_config() {
-    let lab = Lab::start(Scenario::lab());
+on_both_backends! {
+fn a_custom_root_namespace_comes_from_the_mesh_config(backend) {
+    let lab = backend.start(Scenario::lab());
     lab.put_yaml(
         r#"
 apiVersion: v1
@@ -526,10 +550,11 @@ spec: {mtls: {mode: STRICT}}
     assert_eq!(doc["mesh"]["policy"], "mesh-root/mesh");
     assert_eq!(ns_row(&doc, "istioinaction")["mode"], "STRICT");
 }
+}
 
-#[test]
-fn bad_namespaces_are_usage_or_not_found_errors() {
-    let lab = Lab::start(Scenario::lab());
+on_both_backends! {
+fn bad_namespaces_are_usage_or_not_found_errors(backend) {
+    let lab = backend.start(Scenario::lab());
     let run = lab.plugin(&["status", "Not_A_Namespace"]);
     assert_eq!(run.code, 2);
     assert!(
@@ -543,11 +568,14 @@ fn bad_namespaces_are_usage_or_not_found_errors() {
     let run = lab.plugin(&["status", "-A", "istioinaction"]);
     assert_eq!(run.code, 2);
 }
+}
 
-#[test]
-fn a_label_selector_limits_the_pods() {
-    let lab = Lab::start(Scenario::lab());
-    lab.server.clear_requests();
+on_both_backends! {
+fn a_label_selector_limits_the_pods(backend) {
+    let lab = backend.start(Scenario::lab());
+    if !lab.is_real() {
+        lab.sim().clear_requests();
+    }
     let doc = lab
         .plugin(&["status", "istioinaction", "-l", "app=web-api", "-o", "json"])
         .json();
@@ -563,6 +591,9 @@ fn a_label_selector_limits_the_pods() {
         .map(|w| w["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["web-api"]);
+    if lab.is_real() {
+        return; // the request log is kube-sim's
+    }
     let pods = lab.requests().into_iter().find(|r| r.resource == "pods").unwrap();
     assert_eq!(
         pods.query_param("labelSelector").as_deref(),
@@ -570,13 +601,15 @@ fn a_label_selector_limits_the_pods() {
         "filtered by the server"
     );
 }
+}
 
 /// A newer Istio may add mode values: with a CRD that allows one, the policy is stored, and
-/// status reports it as a finding (treated as UNSET) instead of failing.
+/// status reports it as a finding (treated as UNSET) instead of failing. (kube-sim only: it
+/// changes a cluster-wide CRD, which on the real server every test of the binary shares.)
 #[test]
 fn unknown_mode_values_from_a_newer_istio_are_findings_not_crashes() {
     let lab = Lab::start(Scenario::lab());
-    let cluster = lab.server.cluster();
+    let cluster = lab.sim().cluster();
     let crd_name = "peerauthentications.security.istio.io";
     let mut crd = cluster
         .get(

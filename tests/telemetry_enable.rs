@@ -20,7 +20,7 @@ fn writes(lab: &Lab) -> usize {
 }
 
 fn policy_exists(lab: &Lab) -> bool {
-    lab.server
+    lab.sim()
         .cluster()
         .get(PA_V1, "PeerAuthentication", "istioinaction", "default")
         .is_some()
@@ -56,7 +56,7 @@ fn enable_refuses_to_cut_plaintext_callers_seen_by_prometheus() {
         ],
     );
     let lab = Lab::start(Scenario::lab());
-    lab.server.clear_requests();
+    lab.sim().clear_requests();
     let run = lab.plugin(&["enable", "istioinaction", "--strict", "--prometheus", &prom.url]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let refusals: Vec<&str> = run
@@ -151,7 +151,7 @@ fn mtls_only_traffic_passes_the_review() {
 #[test]
 fn the_lab_counters_show_the_caller_strict_would_cut() {
     let lab = Lab::start(Scenario::lab().with_simulated_mesh());
-    lab.server
+    lab.sim()
         .cluster()
         .simulate_flows(&TrafficFlow::lab(), 4)
         .unwrap();
@@ -207,7 +207,7 @@ fn without_telemetry_the_review_says_it_could_not_check() {
         run.stderr
     );
     // Toward PERMISSIVE nothing is read or said.
-    lab.server.clear_requests();
+    lab.sim().clear_requests();
     let run = lab.plugin(&[
         "enable",
         "istioinaction",
@@ -219,7 +219,7 @@ fn without_telemetry_the_review_says_it_could_not_check() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!run.stderr.contains("telemetry"), "{}", run.stderr);
     // Bad telemetry flags are usage errors before anything is read.
-    lab.server.clear_requests();
+    lab.sim().clear_requests();
     let run = lab.plugin(&["enable", "istioinaction", "--strict", "--since", "0s"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(lab.requests().is_empty());

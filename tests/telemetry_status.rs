@@ -211,7 +211,7 @@ fn since_sets_the_window() {
 #[test]
 fn status_reads_the_proxies_counters_on_the_lab() {
     let lab = Lab::start(Scenario::lab().with_simulated_mesh());
-    lab.server
+    lab.sim()
         .cluster()
         .simulate_flows(&TrafficFlow::lab(), 3)
         .unwrap();

@@ -118,7 +118,7 @@ spec:
       mode: DISABLE
 ",
     );
-    lab.server.clear_requests();
+    lab.sim().clear_requests();
     for dry in [&["--dry-run=client"][..], &["--dry-run=server"], &[]] {
         let mut args = vec!["enable", "istioinaction", "--strict"];
         args.extend_from_slice(dry);

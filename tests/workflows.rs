@@ -561,3 +561,61 @@ fn release_builds_six_targets_publishes_checksums_then_runs_krew_release_bot() {
         "rule \"krew-release-bot needs the checked-out template\": no checkout in {bot_job}"
     );
 }
+
+/// e2e.yml: a kind cluster, Istio's demo profile with the Prometheus addon, the workshop's apps,
+/// then the real-cluster suite with writes allowed, after the cluster is up.
+#[test]
+fn e2e_walks_the_workshop_on_kind() {
+    let wf = workflow("e2e.yml");
+    let jobs = jobs(&wf);
+    let job = jobs
+        .iter()
+        .find(|(_, j)| {
+            steps(j)
+                .iter()
+                .any(|s| uses_of(s).starts_with("helm/kind-action@"))
+        })
+        .map(|(name, _)| name.clone())
+        .expect("rule \"e2e.yml creates a kind cluster\"");
+    let all = steps(&jobs[&job]);
+    let suite_at = all
+        .iter()
+        .position(|s| run_of(s).contains("real_cluster"))
+        .expect("rule \"e2e.yml runs the real-cluster suite in the job with the kind cluster\"");
+    let at = |needle: &str| {
+        all.iter()
+            .position(|s| run_of(s).contains(needle) || uses_of(s).contains(needle))
+            .unwrap_or_else(|| panic!("rule \"e2e.yml: {needle}\": no such step in job `{job}`"))
+    };
+    for needle in [
+        "helm/kind-action@",
+        "profile=demo",
+        "samples/addons/prometheus.yaml",
+        "tests/e2e/workshop.yaml",
+    ] {
+        assert!(
+            at(needle) < suite_at,
+            "rule \"e2e.yml: {needle} before the suite\""
+        );
+    }
+    let env = &all[suite_at]["env"];
+    assert_eq!(
+        env["KUBECTL_MTLS_REAL_CLUSTER"], "1",
+        "rule \"the suite runs with KUBECTL_MTLS_REAL_CLUSTER=1\""
+    );
+    assert_eq!(
+        env["KUBECTL_MTLS_REAL_WRITE"], "1",
+        "rule \"the walk-through changes policies for real\""
+    );
+    let workshop = std::fs::read_to_string(repo_root().join("tests/e2e/workshop.yaml")).expect("workshop");
+    for app in ["web-api", "history", "recommendation", "sleep"] {
+        assert!(
+            workshop.contains(&format!("name: {app}, namespace: istioinaction")),
+            "rule \"the workshop has {app}\""
+        );
+    }
+    assert!(
+        workshop.contains("name: sleep, namespace: default"),
+        "rule \"default/sleep outside the mesh\""
+    );
+}

@@ -130,6 +130,7 @@
 //! exec is WebSocket only (GET; kubectl's SPDY fallback is refused).
 
 mod cluster;
+pub mod envtest;
 mod exec;
 mod faults;
 mod fields;

@@ -82,30 +82,31 @@ enum IstioArg {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let (kubeconfig, load, scenario, istio, listen, scale, simulated_mesh, lab_traffic, plain_http) = match cli.command {
-        Command::Lab { shell, plugin_dir } => std::process::exit(lab(shell, plugin_dir)),
-        Command::Serve {
-            kubeconfig,
-            load,
-            scenario,
-            istio,
-            listen,
-            scale,
-            simulated_mesh,
-            lab_traffic,
-            plain_http,
-        } => (
-            kubeconfig,
-            load,
-            scenario,
-            istio,
-            listen,
-            scale,
-            simulated_mesh,
-            lab_traffic,
-            plain_http,
-        ),
-    };
+    let (kubeconfig, load, scenario, istio, listen, scale, simulated_mesh, lab_traffic, plain_http) =
+        match cli.command {
+            Command::Lab { shell, plugin_dir } => std::process::exit(lab(shell, plugin_dir)),
+            Command::Serve {
+                kubeconfig,
+                load,
+                scenario,
+                istio,
+                listen,
+                scale,
+                simulated_mesh,
+                lab_traffic,
+                plain_http,
+            } => (
+                kubeconfig,
+                load,
+                scenario,
+                istio,
+                listen,
+                scale,
+                simulated_mesh,
+                lab_traffic,
+                plain_http,
+            ),
+        };
     let mut s = match (scale, scenario) {
         (Some(spec), _) => {
             let nums: Vec<u64> = spec.split(',').filter_map(|n| n.trim().parse().ok()).collect();

@@ -77,7 +77,12 @@ pub(crate) fn validate(
                 let (field, ty) = locate(schema, obj, &e.field_path);
                 out.causes.push(Cause {
                     reason: "FieldValueInvalid",
-                    message: format!("Invalid value: \"{ty}\": {}", e.message),
+                    // kube-apiserver 1.36 names no value for a rule on an object.
+                    message: if ty == "object" {
+                        format!("Invalid value: {}", e.message)
+                    } else {
+                        format!("Invalid value: \"{ty}\": {}", e.message)
+                    },
                     field,
                 });
             }

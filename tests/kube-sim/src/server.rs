@@ -501,16 +501,63 @@ async fn route(
             )),
         };
     }
+    // The RBAC authorizer sees a request for one namespace object as made in that namespace
+    // (a RoleBinding there grants `get` on it), as kube-apiserver does.
+    let authz_ns = match (t.group.as_str(), t.plural.as_str(), target.name.as_deref()) {
+        ("", "namespaces", Some(name)) => name.to_string(),
+        _ => ns.clone(),
+    };
     if let Err(e) = authorize(
         id,
         verb,
         &t.group,
         &t.plural,
         target.sub.as_deref(),
-        &ns,
+        &authz_ns,
         target.name.as_deref().unwrap_or(""),
     ) {
         return error_response(&e);
+    }
+    // Like the real API server, a server-side apply that would create the object also needs
+    // the `create` verb (found by tests/kube-sim/tests/fidelity.rs against kube-apiserver).
+    let is_apply = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/apply-patch"));
+    if verb == "patch"
+        && is_apply
+        && let Some(name) = target.name.as_deref()
+        && target.sub.is_none()
+        && app.cluster.get_obj(&t, &ns, name).is_none()
+        && let Err(e) = authorize(id, "create", &t.group, &t.plural, None, &ns, name)
+    {
+        return error_response(&e);
+    }
+    // dryRun accepts only "All" (kube-apiserver validates the options of every write).
+    let bad_dry_run: Vec<String> = query
+        .all("dryRun")
+        .iter()
+        .filter(|v| v.as_str() != "All")
+        .map(|v| v.to_string())
+        .collect();
+    let options = match verb {
+        "create" => Some("CreateOptions"),
+        "update" => Some("UpdateOptions"),
+        "patch" => Some("PatchOptions"),
+        "delete" | "deletecollection" => Some("DeleteOptions"),
+        _ => None,
+    };
+    if let (Some(kind), false) = (options, bad_dry_run.is_empty()) {
+        return error_response(&ApiError::invalid(
+            kind,
+            "meta.k8s.io",
+            "",
+            vec![crate::status::Cause {
+                reason: "FieldValueNotSupported",
+                message: format!("Unsupported value: {bad_dry_run:?}: supported values: \"All\""),
+                field: "dryRun".into(),
+            }],
+        ));
     }
     let result = resource_request(app, &t, &target, verb, headers, query, &body, &accept, rec).await;
     match result {
@@ -879,6 +926,20 @@ async fn resource_request(
         }
         "delete" => {
             let obj = cluster.delete_obj(t, ns_str, name, rec.dry_run)?;
+            // kube-apiserver answers an immediate deletion with a Status (pods and namespaces
+            // are deleted gracefully there and answer with the object).
+            if !(t.group.is_empty() && matches!(t.plural.as_str(), "pods" | "namespaces")) {
+                let uid = util::str_at(&obj, "/metadata/uid").to_string();
+                let mut details = json!({"name": name, "kind": t.plural, "uid": uid});
+                if !t.group.is_empty() {
+                    details["group"] = json!(t.group);
+                }
+                return Ok(json_response(
+                    200,
+                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                        "details": details}),
+                ));
+            }
             Ok(json_response(200, &present(&obj, t, version)))
         }
         "deletecollection" => {
@@ -1040,10 +1101,8 @@ fn list(
             out.push(b',');
         }
         let res = if metadata_only {
-            let mut m = table::metadata_only(&o.value());
-            m["apiVersion"] = json!(api_version);
-            m["kind"] = json!(t.kind);
-            serde_json::to_writer(&mut out, &m)
+            // Items are meta.k8s.io/v1 PartialObjectMetadata, as kube-apiserver sends them.
+            serde_json::to_writer(&mut out, &table::metadata_only(&o.value()))
         } else if util::str_at(&o.index, "/apiVersion") == api_version {
             out.extend_from_slice(o.json());
             Ok(())

@@ -25,6 +25,7 @@ pub(crate) fn columns(t: &ResourceType) -> Vec<Value> {
     }
     let s = |n: &str, p: i64| col(n, "string", p, "");
     let i = |n: &str, p: i64| col(n, "integer", p, "");
+    const CONFIGMAP_DATA_DESC: &str = "Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not overlap with the keys in the BinaryData field, this is enforced during validation process.";
     let name = col("Name", "string", 0, NAME_DESC);
     let age = col("Age", "string", 0, AGE_DESC);
     match (t.group.as_str(), t.plural.as_str()) {
@@ -49,7 +50,8 @@ pub(crate) fn columns(t: &ResourceType) -> Vec<Value> {
             age,
             s("Selector", 1),
         ],
-        ("", "configmaps") => vec![name, i("Data", 0), age],
+        // As kube-apiserver 1.36 declares it (a string column described by ConfigMap.data).
+        ("", "configmaps") => vec![name, col("Data", "string", 0, CONFIGMAP_DATA_DESC), age],
         ("", "serviceaccounts") => vec![name, i("Secrets", 0), age],
         ("", "nodes") => vec![name, s("Status", 0), s("Roles", 0), age, s("Version", 0)],
         ("apps", "deployments") => vec![

@@ -184,7 +184,7 @@ fn invalid_policies_are_rejected_with_the_real_messages() {
     assert_eq!(r.code, 1);
     assert_eq!(
         r.stderr.trim(),
-        "The PeerAuthentication \"ports\" is invalid: spec: Invalid value: \"object\": portLevelMtls requires selector"
+        "The PeerAuthentication \"ports\" is invalid: spec: Invalid value: portLevelMtls requires selector"
     );
     let r = k.run(&["apply", "--server-side", "-f", &file]);
     assert!(r.stderr.contains("portLevelMtls requires selector"), "{r:?}");
@@ -201,7 +201,7 @@ fn invalid_policies_are_rejected_with_the_real_messages() {
     let r = k.run(&["create", "-f", &port_file]);
     assert!(
         r.stderr
-            .contains("spec.portLevelMtls: Invalid value: \"object\": port must be between 1-65535"),
+            .contains("spec.portLevelMtls: Invalid value: port must be between 1-65535"),
         "{r:?}"
     );
     let r = k.run(&[
