@@ -117,6 +117,23 @@ fn camel_words(text: &str) -> Vec<String> {
 /// CamelCase names docs use that are not finding codes: Kubernetes and Istio kinds, fields
 /// and values, and the plugin's own kinds.
 const NOT_CODES: &[&str] = &[
+    // kube-sim's fault injection and traffic API, kubectl-mtls/v1 kinds and plain words.
+    "CloseMidBody",
+    "CreateOptions",
+    "ExecDrop",
+    "ExecSlow",
+    "ExpireContinue",
+    "FaultRule",
+    "InternalError",
+    "RequestRecord",
+    "SendAfterClosing",
+    "ServerError",
+    "ServiceUnavailable",
+    "TooManyRequests",
+    "TrafficFlow",
+    "MtlsGraph",
+    "LISTs",
+    "IDs",
     "PeerAuthentication",
     "PeerAuthentications",
     "DestinationRule",
@@ -380,6 +397,22 @@ fn status_json_fields_are_the_documented_ones() {
         &["status", "istioinaction", "-o", "json", "--require", "permissive"],
     );
     let partial = partial.json();
+    // With traffic read from the proxies, the per-workload traffic fields are emitted too.
+    let traffic_lab = Lab::start(Scenario::lab().with_simulated_mesh());
+    traffic_lab
+        .sim()
+        .cluster()
+        .simulate_flows(&kube_sim::TrafficFlow::lab(), 2)
+        .expect("simulate the lab's traffic");
+    let traffic = traffic_lab.plugin(&[
+        "status",
+        "istioinaction",
+        "-o",
+        "json",
+        "--telemetry-from",
+        "proxies",
+    ]);
+    assert_eq!(traffic.code, 0, "{}", traffic.stderr);
     assert!(
         partial["gaps"].as_array().is_some_and(|g| !g.is_empty()),
         "{partial}"
@@ -387,7 +420,7 @@ fn status_json_fields_are_the_documented_ones() {
     compare(
         "status -o json",
         &schema("docs/status.md", "status"),
-        &[full.json(), partial],
+        &[full.json(), partial, traffic.json()],
     );
 }
 

@@ -542,7 +542,11 @@ fn a_forbidden_cluster_wide_pod_read_is_said() {
                     )
                     .in_namespaces(&["istioinaction", "istio-system"]),
                 )
-                .allow(Rule::new(&["patch"], &["peerauthentications"]).in_namespaces(&["istioinaction"])),
+                // A server-side apply that creates the policy needs create too, as on kube-apiserver.
+                .allow(
+                    Rule::new(&["create", "patch"], &["peerauthentications"])
+                        .in_namespaces(&["istioinaction"]),
+                ),
         ),
     );
     // Unknown is never "yes": without the reads the review needs, it refuses.

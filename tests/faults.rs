@@ -8,7 +8,7 @@ mod probe_support;
 
 use std::time::{Duration, Instant};
 
-use kube_sim::{Fault, FaultRule, Scenario};
+use kube_sim::{Fault, FaultRule, Scenario, SimServer};
 use probe_support::*;
 
 /// The requests for one resource, as (status, query, fault).
@@ -22,7 +22,7 @@ fn requests_for(lab: &Lab, resource: &str) -> Vec<(u16, String, String)> {
 
 /// What `status -A -o json` says when nothing goes wrong: the answer a fault must not change.
 fn clean_answer(lab: &Lab) -> serde_json::Value {
-    let run = lab.plugin(&["status", "-A", "-o", "json"]);
+    let run = lab.plugin(&["status", "-A", "--telemetry", "off", "-o", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     run.json()
 }
@@ -47,7 +47,7 @@ fn throttled_lists_are_retried_after_the_servers_retry_after() {
             .times(2),
     );
     let start = Instant::now();
-    let run = lab.plugin(&["status", "-A", "-o", "json", "-v"]);
+    let run = lab.plugin(&["status", "-A", "--telemetry", "off", "-o", "json", "-v"]);
     let took = start.elapsed();
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json(), want, "the same answer as without throttling");
@@ -103,7 +103,7 @@ fn server_errors_on_discovery_and_gets_are_retried_with_backoff() {
         .verb("list")
         .resource("services"),
     );
-    let run = lab.plugin(&["status", "-A", "-o", "json"]);
+    let run = lab.plugin(&["status", "-A", "--telemetry", "off", "-o", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json(), want);
     let reqs = lab.requests();
@@ -137,7 +137,7 @@ fn a_server_that_keeps_failing_ends_in_one_error_line_within_the_request_timeout
         .always(),
     );
     let start = Instant::now();
-    let run = lab.plugin(&["status", "-A", "--request-timeout", "2s"]);
+    let run = lab.plugin(&["status", "-A", "--telemetry", "off", "--request-timeout", "2s"]);
     let took = start.elapsed();
     let line = one_error_line(&run);
     assert!(
@@ -162,7 +162,7 @@ fn a_server_that_keeps_failing_ends_in_one_error_line_within_the_request_timeout
             .resource("pods")
             .always(),
     );
-    let run = lab.plugin(&["status", "-A"]);
+    let run = lab.plugin(&["status", "-A", "--telemetry", "off"]);
     let line = one_error_line(&run);
     assert!(
         line.starts_with("error: Too many requests, please try again later. (gave up after 7 attempts in "),
@@ -180,7 +180,7 @@ fn an_expired_continue_restarts_the_list_once_from_scratch() {
     lab.sim()
         .faults()
         .arm(FaultRule::new(Fault::ExpireContinue).resource("pods").times(1));
-    let run = lab.plugin(&["status", "-A", "-o", "json", "-v"]);
+    let run = lab.plugin(&["status", "-A", "--telemetry", "off", "-o", "json", "-v"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let doc = run.json();
     assert_eq!(doc, want, "no pod counted twice, none missing");
@@ -207,7 +207,11 @@ fn an_expired_continue_restarts_the_list_once_from_scratch() {
 
 #[test]
 fn the_expired_status_is_the_one_kube_apiserver_sends() {
-    let lab = Lab::start(Scenario::scale(1, 5, 1));
+    // Raw HTTP/1.1, so a sim serving plain HTTP.
+    let lab = Lab::from_sim(
+        SimServer::start_plain_http(Scenario::scale(1, 5, 1)).expect("start kube-sim"),
+        "expired",
+    );
     lab.sim().faults().arm(Fault::ExpireContinue);
     let url = format!("{}/api/v1/pods?limit=2&continue=abc", lab.sim().url());
     let token = lab.sim().token("admin").unwrap();
@@ -259,7 +263,7 @@ fn a_connection_cut_mid_body_or_reset_is_retried() {
             .verb("list")
             .resource("services"),
     );
-    let run = lab.plugin(&["status", "-A", "-o", "json", "-v"]);
+    let run = lab.plugin(&["status", "-A", "--telemetry", "off", "-o", "json", "-v"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json(), want);
     let pods = requests_for(&lab, "pods");
@@ -288,10 +292,10 @@ fn a_connection_that_keeps_breaking_is_one_error_line() {
             .resource("pods")
             .always(),
     );
-    let run = lab.plugin(&["status", "-A"]);
+    let run = lab.plugin(&["status", "-A", "--telemetry", "off"]);
     let line = one_error_line(&run);
     assert!(
-        line.starts_with("error: the connection to the Kubernetes API server at http://127.0.0.1:")
+        line.starts_with("error: the connection to the Kubernetes API server at https://127.0.0.1:")
             && line.contains(" kept failing: GET /api/v1/pods?")
             && line.contains("the connection closed in the middle of the response (200 OK)")
             && line.contains("(gave up after 7 attempts in "),
@@ -359,7 +363,16 @@ fn latency_is_waited_for_and_past_the_request_timeout_is_an_error() {
     lab.sim()
         .faults()
         .arm(FaultRule::new(Fault::Latency(Duration::from_millis(150))).always());
-    let run = lab.plugin(&["status", "-A", "-o", "json", "--request-timeout", "5s"]);
+    let run = lab.plugin(&[
+        "status",
+        "-A",
+        "--telemetry",
+        "off",
+        "-o",
+        "json",
+        "--request-timeout",
+        "5s",
+    ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json(), want);
 
@@ -370,7 +383,7 @@ fn latency_is_waited_for_and_past_the_request_timeout_is_an_error() {
             .verb("list")
             .resource("pods"),
     );
-    let run = lab.plugin(&["status", "-A", "--request-timeout", "1s"]);
+    let run = lab.plugin(&["status", "-A", "--telemetry", "off", "--request-timeout", "1s"]);
     let line = one_error_line(&run);
     assert!(line.contains("timed out"), "{line}");
     // The fault fires once: had the timed-out list been retried, the retry would have

@@ -219,8 +219,13 @@ async fn missing_pods_and_plain_requests_get_api_errors() {
         .expect("a missing pod");
     assert!(err.to_string().contains("pods \"nope\" not found"), "{err}");
 
-    // Without a WebSocket upgrade the server says what it speaks, as a Status.
-    let addr = server.url().trim_start_matches("http://").to_string();
+    // Without a WebSocket upgrade the server says what it speaks, as a Status (asked in raw
+    // HTTP/1.1, so of a sim serving plain HTTP).
+    let plain = tokio::task::spawn_blocking(|| SimServer::start_plain_http(Scenario::lab()))
+        .await
+        .unwrap()
+        .unwrap();
+    let addr = plain.url().trim_start_matches("http://").to_string();
     let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let request = format!(
         "GET /api/v1/namespaces/istioinaction/pods/{WEB_API}/portforward?ports=80 HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
