@@ -1,12 +1,10 @@
 //! `kubectl mtls graph`: the traffic graph with, on each edge, whether it is mutual TLS and
 //! what STRICT would do to it.
 
-use std::collections::BTreeSet;
-
 use crate::change::check_namespace;
 use crate::cli::{GlobalArgs, GraphArgs, GraphOutput};
 use crate::client::connect;
-use crate::collect::{ReadOptions, Scope};
+use crate::collect::ReadOptions;
 use crate::error::Error;
 use crate::graph::{GraphRequest, read_graph};
 use crate::render::graph::{build, render_dot, render_html, render_mermaid, render_table, telemetry_line};
@@ -32,20 +30,7 @@ pub async fn run(global: &GlobalArgs, args: GraphArgs) -> Result<i32, Error> {
         global.request_timeout.0,
     )?;
     let cluster = connect(&super::connect_options(global)).await?;
-    let scope = if args.all_namespaces {
-        Scope::All
-    } else if args.namespaces.is_empty() {
-        Scope::Namespaces(vec![cluster.namespace.clone()])
-    } else {
-        let mut seen = BTreeSet::new();
-        Scope::Namespaces(
-            args.namespaces
-                .iter()
-                .filter(|n| seen.insert((*n).clone()))
-                .cloned()
-                .collect(),
-        )
-    };
+    let scope = super::scope_of(args.all_namespaces, &args.namespaces, &cluster.namespace);
     let req = GraphRequest {
         scope,
         read: ReadOptions {

@@ -12,7 +12,7 @@ pub mod telemetry;
 use crate::change::RequestInput;
 use crate::cli::{Cli, Command, GlobalArgs, ModeFlags, TargetArgs};
 use crate::client::ConnectOptions;
-use crate::collect::ClusterRead;
+use crate::collect::{ClusterRead, Scope};
 use crate::error::Error;
 use crate::model::PolicyMode;
 
@@ -38,6 +38,25 @@ pub fn check_istio_flags(istio_namespace: &str, revision: Option<&str>) -> Resul
         crate::validate::revision(r)?;
     }
     Ok(())
+}
+
+/// The namespaces a read covers: `-A`, the names given (each once, in order), or the
+/// context's namespace.
+pub fn scope_of(all_namespaces: bool, names: &[String], context_namespace: &str) -> Scope {
+    if all_namespaces {
+        Scope::All
+    } else if names.is_empty() {
+        Scope::Namespaces(vec![context_namespace.to_string()])
+    } else {
+        let mut seen = std::collections::BTreeSet::new();
+        Scope::Namespaces(
+            names
+                .iter()
+                .filter(|n| seen.insert(n.as_str()))
+                .cloned()
+                .collect(),
+        )
+    }
 }
 
 pub fn connect_options(g: &GlobalArgs) -> ConnectOptions {

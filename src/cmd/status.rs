@@ -1,7 +1,5 @@
 //! `kubectl mtls status`: read the cluster, resolve as Istio does, render.
 
-use std::collections::BTreeSet;
-
 use crate::change::check_namespace;
 use crate::cli::{GlobalArgs, ModeArg, StatusArgs, StatusOutput};
 use crate::client::connect;
@@ -40,20 +38,7 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<i32, Error> {
         global.request_timeout.0,
     )?;
     let cluster = connect(&super::connect_options(global)).await?;
-    let scope = if args.all_namespaces {
-        Scope::All
-    } else if args.namespaces.is_empty() {
-        Scope::Namespaces(vec![cluster.namespace.clone()])
-    } else {
-        let mut seen = BTreeSet::new();
-        Scope::Namespaces(
-            args.namespaces
-                .iter()
-                .filter(|n| seen.insert((*n).clone()))
-                .cloned()
-                .collect(),
-        )
-    };
+    let scope = super::scope_of(args.all_namespaces, &args.namespaces, &cluster.namespace);
     let opts = ReadOptions {
         istio_namespace: args.istio_namespace.clone(),
         revision: args.revision.clone(),
