@@ -1,11 +1,14 @@
 //! Reading the cluster: paged lists (metadata-only where that is enough) and partial answers
 //! when RBAC forbids part of what a command wants to read.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
-use kube::api::{Api, DynamicObject, ListParams, ObjectList, PartialObjectMeta};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service, ServicePort, ServiceSpec};
+use kube::api::{Api, DynamicObject, ListParams, PartialObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::core::ApiResource;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::client::{Cluster, IstioApis, discover_istio};
@@ -96,27 +99,18 @@ pub async fn list_paged<K, T>(
     api: &Api<K>,
     label_selector: Option<&str>,
     out: &mut Vec<T>,
-    mut keep: impl FnMut(K) -> Option<T>,
+    keep: impl FnMut(K) -> Option<T>,
 ) -> Result<usize, Error>
 where
-    K: Clone + DeserializeOwned + Debug,
+    K: kube::Resource + Clone + DeserializeOwned + Debug,
 {
-    paged(
-        cluster,
-        label_selector,
-        out,
-        |lp| async move { api.list(&lp).await },
-        |page: ObjectList<K>, out: &mut Vec<T>| {
-            let token = page.metadata.continue_.clone();
-            out.extend(page.items.into_iter().filter_map(&mut keep));
-            token
-        },
-    )
-    .await
+    paged(cluster, api.resource_url(), false, label_selector, out, keep).await
 }
 
 /// Like [`list_paged`] but asks for metadata only (`PartialObjectMetadataList`): the server
-/// sends names, labels, annotations and owners, not specs and statuses.
+/// sends names, labels, annotations and owners, not specs and statuses. Each item is decoded
+/// lean ([`LeanObject`]: name, namespace, creation time, labels, annotations and owner
+/// references; `managedFields` and the rest are skipped without being built).
 pub async fn list_metadata_paged<K, T>(
     cluster: &Cluster,
     api: &Api<K>,
@@ -125,44 +119,224 @@ pub async fn list_metadata_paged<K, T>(
     mut keep: impl FnMut(PartialObjectMeta<K>) -> Option<T>,
 ) -> Result<usize, Error>
 where
-    K: Clone + DeserializeOwned + Debug,
+    K: kube::Resource + Clone + DeserializeOwned + Debug,
 {
     paged(
         cluster,
+        api.resource_url(),
+        true,
         label_selector,
         out,
-        |lp| async move { api.list_metadata(&lp).await },
-        |page: ObjectList<PartialObjectMeta<K>>, out: &mut Vec<T>| {
-            let token = page.metadata.continue_.clone();
-            out.extend(page.items.into_iter().filter_map(&mut keep));
-            token
+        |o: LeanObject| {
+            keep(PartialObjectMeta {
+                types: None,
+                metadata: o.metadata.into(),
+                _phantom: std::marker::PhantomData,
+            })
         },
     )
     .await
 }
 
-async fn paged<P, T, F, Fut>(
+/// An object of a metadata-only list, with only the metadata resolution reads.
+#[derive(Debug, Default, Deserialize)]
+pub struct LeanObject {
+    /// The object's metadata (other fields of the item are skipped).
+    #[serde(default)]
+    pub metadata: LeanMeta,
+}
+
+/// The parts of `ObjectMeta` the plugin reads. Unlike `ObjectMeta` it skips `managedFields`
+/// (often most of a metadata-only item's bytes on a real API server) instead of building it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeanMeta {
+    /// `metadata.name`.
+    pub name: Option<String>,
+    /// `metadata.namespace`.
+    pub namespace: Option<String>,
+    /// `metadata.creationTimestamp`.
+    pub creation_timestamp: Option<Time>,
+    /// `metadata.labels`.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// `metadata.annotations`.
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// `metadata.ownerReferences`.
+    pub owner_references: Option<Vec<OwnerReference>>,
+}
+
+impl From<LeanMeta> for ObjectMeta {
+    fn from(m: LeanMeta) -> ObjectMeta {
+        ObjectMeta {
+            name: m.name,
+            namespace: m.namespace,
+            creation_timestamp: m.creation_timestamp,
+            labels: m.labels,
+            annotations: m.annotations,
+            owner_references: m.owner_references,
+            ..ObjectMeta::default()
+        }
+    }
+}
+
+/// A Service of a list, with only what [`ServiceInfo`] reads: lean metadata, the selector and
+/// the ports.
+#[derive(Debug, Default, Deserialize)]
+pub struct LeanService {
+    /// The Service's metadata.
+    #[serde(default)]
+    pub metadata: LeanMeta,
+    /// `spec.selector` and `spec.ports`.
+    pub spec: Option<LeanServiceSpec>,
+}
+
+/// The parts of a `ServiceSpec` the plugin reads.
+#[derive(Debug, Default, Deserialize)]
+pub struct LeanServiceSpec {
+    /// `spec.selector`.
+    pub selector: Option<BTreeMap<String, String>>,
+    /// `spec.ports`.
+    pub ports: Option<Vec<ServicePort>>,
+}
+
+impl From<LeanService> for Service {
+    fn from(s: LeanService) -> Service {
+        Service {
+            metadata: s.metadata.into(),
+            spec: s.spec.map(|spec| ServiceSpec {
+                selector: spec.selector,
+                ports: spec.ports,
+                ..ServiceSpec::default()
+            }),
+            status: None,
+        }
+    }
+}
+
+/// One page of a list. Decoded directly rather than through kube's `ObjectList`, whose
+/// flattened type fields make serde buffer the whole page as an untyped tree before decoding it
+/// a second time.
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "K: Deserialize<'de>"))]
+struct Page<K> {
+    #[serde(default = "Vec::new", deserialize_with = "null_as_empty")]
+    items: Vec<K>,
+}
+
+fn null_as_empty<'de, D, K>(d: D) -> Result<Vec<K>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    K: Deserialize<'de>,
+{
+    Ok(Option::<Vec<K>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// The `metadata.continue` of a list page, read without decoding its items: the API server
+/// writes `metadata` before `items`, so the read stops there (if another server put it after
+/// the items, they are skipped unbuilt and it is still found).
+fn continue_token(text: &str) -> Result<Option<String>, serde_json::Error> {
+    use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, Visitor};
+
+    #[derive(Deserialize)]
+    struct ListMetaHead {
+        #[serde(rename = "continue")]
+        continue_: Option<String>,
+    }
+    struct Head<'a>(&'a mut Option<Option<String>>);
+    const FOUND: &str = "kubectl-mtls: list metadata found";
+    impl<'de> DeserializeSeed<'de> for Head<'_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Head<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "metadata" {
+                    let meta: Option<ListMetaHead> = map.next_value()?;
+                    *self.0 = Some(meta.and_then(|m| m.continue_));
+                    // Stop here: the items need not be scanned for the token.
+                    return Err(A::Error::custom(FOUND));
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+    let mut found = None;
+    let mut de = serde_json::Deserializer::from_str(text);
+    match Head(&mut found).deserialize(&mut de) {
+        Ok(()) => Ok(found.flatten()),
+        Err(_) if found.is_some() => Ok(found.flatten()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A list request in flight, as its own task so that it proceeds while the previous page is
+/// decoded; aborted if the list stops early.
+struct InFlight(tokio::task::JoinHandle<Result<String, kube::Error>>);
+
+impl InFlight {
+    fn start(cluster: &Cluster, url: &str, metadata_only: bool, lp: &ListParams) -> InFlight {
+        let client = cluster.client.clone();
+        let request = kube::core::Request::new(url);
+        let req = if metadata_only {
+            request.list_metadata(lp)
+        } else {
+            request.list(lp)
+        };
+        InFlight(tokio::spawn(async move {
+            let mut req = req.map_err(kube::Error::BuildRequest)?;
+            req.extensions_mut()
+                .insert(if metadata_only { "list_metadata" } else { "list" });
+            client.request_text(req).await
+        }))
+    }
+
+    async fn text(&mut self) -> Result<String, kube::Error> {
+        match (&mut self.0).await {
+            Ok(res) => res,
+            Err(e) => Err(kube::Error::Service(Box::new(e))),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The paging loop: the request for page N+1 is sent (its `continue` token read from page N's
+/// head) before page N's items are decoded, so the server works on the next page while this
+/// process decodes the last one; each page's text is dropped once decoded.
+async fn paged<K, T>(
     cluster: &Cluster,
+    url: &str,
+    metadata_only: bool,
     label_selector: Option<&str>,
     out: &mut Vec<T>,
-    mut fetch: F,
-    mut consume: impl FnMut(P, &mut Vec<T>) -> Option<String>,
+    mut keep: impl FnMut(K) -> Option<T>,
 ) -> Result<usize, Error>
 where
-    F: FnMut(ListParams) -> Fut,
-    Fut: std::future::Future<Output = Result<P, kube::Error>>,
+    K: DeserializeOwned,
 {
     let mut lp = ListParams::default().limit(PAGE_SIZE);
     if let Some(sel) = label_selector {
         lp = lp.labels(sel);
     }
     let mark = out.len();
-    let mut requests = 0;
+    let mut requests = 1;
     let mut restarted = false;
+    let mut in_flight = InFlight::start(cluster, url, metadata_only, &lp);
     loop {
-        requests += 1;
-        let page = match fetch(lp.clone()).await {
-            Ok(page) => page,
+        let text = match in_flight.text().await {
+            Ok(text) => text,
             Err(kube::Error::Api(s)) if s.code == 410 && lp.continue_token.is_some() && !restarted => {
                 restarted = true;
                 out.truncate(mark);
@@ -174,13 +348,27 @@ where
                         s.reason
                     );
                 }
+                requests += 1;
+                in_flight = InFlight::start(cluster, url, metadata_only, &lp);
                 continue;
             }
             Err(e) => return Err(cluster.err(e)),
         };
-        match consume(page, out) {
-            Some(token) if !token.is_empty() => lp = lp.continue_token(&token),
-            _ => return Ok(requests),
+        let decode_err = |e: serde_json::Error| cluster.err(kube::Error::SerdeError(e));
+        let next = match continue_token(&text).map_err(decode_err)? {
+            Some(token) if !token.is_empty() => {
+                lp = lp.continue_token(&token);
+                requests += 1;
+                Some(InFlight::start(cluster, url, metadata_only, &lp))
+            }
+            _ => None,
+        };
+        let page: Page<K> = serde_json::from_str(&text).map_err(decode_err)?;
+        drop(text);
+        out.extend(page.items.into_iter().filter_map(&mut keep));
+        match next {
+            Some(next) => in_flight = next,
+            None => return Ok(requests),
         }
     }
 }
@@ -251,13 +439,6 @@ pub struct ClusterRead {
     pub apis: IstioApis,
 }
 
-fn push_namespace(
-    snapshot: &mut Snapshot,
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-) {
-    snapshot.namespaces.push(NamespaceInfo::from(meta));
-}
-
 /// Reads the mesh config: the `istio[-REV]` ConfigMap in the Istio namespace. When it cannot be
 /// read, falls back to the Istio namespace as root namespace and says why.
 async fn read_mesh(
@@ -303,26 +484,91 @@ async fn read_mesh(
 /// Reads everything a command needs to resolve mTLS in `scope`, with a fixed number of
 /// requests for `-A` (discovery, the mesh ConfigMap, and one paged list each of namespaces,
 /// pods (metadata only), services, PeerAuthentications and DestinationRules).
+///
+/// The reads that do not depend on each other run at the same time: namespaces, pods and
+/// services from the start, alongside discovery and the mesh config, which decide the
+/// PeerAuthentication and DestinationRule reads (those two then also run together). The results
+/// are taken in one fixed order, so gaps, warnings and the error reported when several reads
+/// fail are the same as if the reads had been made one after the other.
 pub async fn read_snapshot(
     cluster: &Cluster,
     scope: &Scope,
     opts: &ReadOptions,
 ) -> Result<ClusterRead, Error> {
-    let apis = discover_istio(cluster).await?;
-    let Some(pa_ar) = apis.peer_authentication.clone() else {
-        return Err(Error::IstioMissing);
+    // The namespaces whose objects are read one namespace at a time.
+    let per_ns: Vec<Option<String>> = match scope {
+        Scope::All => vec![None],
+        Scope::Namespaces(names) => names.iter().cloned().map(Some).collect(),
     };
-    let mut gaps = Vec::new();
-    let mut warnings = Vec::new();
-    let mesh = read_mesh(cluster, opts, &mut warnings).await?;
-    let mut snapshot = Snapshot::new(&mesh);
-    let root = mesh.root_namespace.clone();
 
-    // Namespaces.
+    let istio = async {
+        let apis = discover_istio(cluster).await?;
+        let Some(pa_ar) = apis.peer_authentication.clone() else {
+            return Err(Error::IstioMissing);
+        };
+        let mut warnings = Vec::new();
+        let mesh = read_mesh(cluster, opts, &mut warnings).await?;
+        let root = mesh.root_namespace.clone();
+        // PeerAuthentications: the scope plus the root namespace (mesh-wide policies).
+        let mut pa_scopes = per_ns.clone();
+        if !matches!(scope, Scope::All) && !pa_scopes.contains(&Some(root.clone())) {
+            pa_scopes.push(Some(root.clone()));
+        }
+        let (policies, rules) = futures::join!(
+            read_policies(cluster, &pa_ar, &pa_scopes, &root),
+            read_destination_rules(cluster, apis.destination_rule.as_ref(), scope, &pa_scopes),
+        );
+        Ok((apis, mesh, warnings, policies, rules))
+    };
+    let (istio, namespaces, pods, services) = futures::join!(
+        istio,
+        read_namespaces(cluster, scope),
+        read_pods(cluster, &per_ns, opts.pod_selector.as_deref()),
+        read_services(cluster, &per_ns),
+    );
+
+    let (apis, mesh, warnings, policies, rules) = istio?;
+    let mut snapshot = Snapshot::new(&mesh);
+    let mut gaps = Vec::new();
+    let (list, more) = namespaces?;
+    snapshot.namespaces = list;
+    gaps.extend(more);
+    let (list, more) = pods?;
+    snapshot.pods = list;
+    gaps.extend(more);
+    let (list, more) = services?;
+    snapshot.services = list;
+    gaps.extend(more);
+    let (values, more) = policies?;
+    for v in values {
+        snapshot.push_policy_value(v);
+    }
+    gaps.extend(more);
+    let (values, more) = rules?;
+    for v in values {
+        snapshot.push_destination_rule_value(v);
+    }
+    gaps.extend(more);
+
+    Ok(ClusterRead {
+        snapshot,
+        mesh,
+        gaps,
+        warnings,
+        apis,
+    })
+}
+
+/// What one part of the snapshot read gave: the objects, and the reads RBAC refused.
+type Part<T> = Result<(Vec<T>, Vec<Gap>), Error>;
+
+async fn read_namespaces(cluster: &Cluster, scope: &Scope) -> Part<NamespaceInfo> {
+    let mut out = Vec::new();
+    let mut gaps = Vec::new();
+    let api: Api<Namespace> = Api::all(cluster.client.clone());
     match scope {
         Scope::All => {
-            let api: Api<Namespace> = Api::all(cluster.client.clone());
-            let res = list_metadata_paged(cluster, &api, None, &mut snapshot.namespaces, |ns| {
+            let res = list_metadata_paged(cluster, &api, None, &mut out, |ns| {
                 Some(NamespaceInfo::from(&ns.metadata))
             })
             .await;
@@ -334,10 +580,9 @@ pub async fn read_snapshot(
             res?;
         }
         Scope::Namespaces(names) => {
-            let api: Api<Namespace> = Api::all(cluster.client.clone());
             for name in names {
                 match api.get_metadata_opt(name).await.map_err(|e| cluster.err(e)) {
-                    Ok(Some(ns)) => push_namespace(&mut snapshot, &ns.metadata),
+                    Ok(Some(ns)) => out.push(NamespaceInfo::from(&ns.metadata)),
                     Ok(None) => {
                         return Err(Error::Api {
                             code: 404,
@@ -351,33 +596,23 @@ pub async fn read_snapshot(
                             reason,
                             effect: "its injection labels are unknown, so missing sidecars cannot be flagged there".into(),
                         });
-                        snapshot
-                            .namespaces
-                            .push(NamespaceInfo::new(name.clone(), Default::default()));
+                        out.push(NamespaceInfo::new(name.clone(), Default::default()));
                     }
                     Err(e) => return Err(e),
                 }
             }
         }
     }
+    Ok((out, gaps))
+}
 
-    // The namespaces whose objects are read one namespace at a time.
-    let per_ns: Vec<Option<String>> = match scope {
-        Scope::All => vec![None],
-        Scope::Namespaces(names) => names.iter().cloned().map(Some).collect(),
-    };
-
-    // Pods, metadata only.
-    for ns in &per_ns {
+/// Pods, metadata only.
+async fn read_pods(cluster: &Cluster, per_ns: &[Option<String>], selector: Option<&str>) -> Part<PodInfo> {
+    let mut out = Vec::new();
+    let mut gaps = Vec::new();
+    for ns in per_ns {
         let api: Api<Pod> = typed_api(cluster, ns.as_deref());
-        let res = list_metadata_paged(
-            cluster,
-            &api,
-            opts.pod_selector.as_deref(),
-            &mut snapshot.pods,
-            |p| Some(PodInfo::from(&p)),
-        )
-        .await;
+        let res = list_metadata_paged(cluster, &api, selector, &mut out, |p| Some(PodInfo::from(&p))).await;
         tolerate_forbidden(
             res,
             &mut gaps,
@@ -385,12 +620,17 @@ pub async fn read_snapshot(
             "mesh membership is unknown there: modes are shown, pod counts and readiness are not",
         )?;
     }
+    Ok((out, gaps))
+}
 
-    // Services (selectors and ports, for DestinationRule hosts and probe targets).
-    for ns in &per_ns {
+/// Services (selectors and ports, for DestinationRule hosts and probe targets).
+async fn read_services(cluster: &Cluster, per_ns: &[Option<String>]) -> Part<ServiceInfo> {
+    let mut out = Vec::new();
+    let mut gaps = Vec::new();
+    for ns in per_ns {
         let api: Api<Service> = typed_api(cluster, ns.as_deref());
-        let res = list_paged(cluster, &api, None, &mut snapshot.services, |s| {
-            Some(ServiceInfo::from(&s))
+        let res = paged(cluster, api.resource_url(), false, None, &mut out, |s: LeanService| {
+            Some(ServiceInfo::from(&Service::from(s)))
         })
         .await;
         tolerate_forbidden(
@@ -400,17 +640,23 @@ pub async fn read_snapshot(
             "DestinationRule hosts cannot be matched to workloads there",
         )?;
     }
+    Ok((out, gaps))
+}
 
-    // PeerAuthentications: the scope plus the root namespace (mesh-wide policies).
-    let mut pa_scopes = per_ns.clone();
-    if !matches!(scope, Scope::All) && !pa_scopes.contains(&Some(root.clone())) {
-        pa_scopes.push(Some(root.clone()));
-    }
-    for ns in &pa_scopes {
-        let api = dynamic_api(cluster, &pa_ar, ns.as_deref());
+/// PeerAuthentications in each of `scopes`, as JSON values for the model to parse.
+async fn read_policies(
+    cluster: &Cluster,
+    pa_ar: &ApiResource,
+    scopes: &[Option<String>],
+    root: &str,
+) -> Part<serde_json::Value> {
+    let mut out = Vec::new();
+    let mut gaps = Vec::new();
+    for ns in scopes {
+        let api = dynamic_api(cluster, pa_ar, ns.as_deref());
         let mut values = Vec::new();
         let res = list_paged(cluster, &api, None, &mut values, Some).await;
-        let effect = if ns.as_deref() == Some(root.as_str()) || ns.is_none() {
+        let effect = if ns.as_deref() == Some(root) || ns.is_none() {
             "mesh-wide policies are unknown: modes may be wrong everywhere"
         } else {
             "that namespace's policies are unknown: its modes may be wrong"
@@ -423,70 +669,73 @@ pub async fn read_snapshot(
         )?
         .is_some()
         {
-            for o in values {
-                snapshot.push_policy_value(serde_json::to_value(o).unwrap_or_default());
-            }
+            out.extend(values.into_iter().map(|o| serde_json::to_value(o).unwrap_or_default()));
         }
     }
+    Ok((out, gaps))
+}
 
-    // DestinationRules: any namespace's rule may target hosts in scope, so try cluster-wide.
-    if let Some(dr_ar) = &apis.destination_rule {
-        let mut values = Vec::new();
-        let all = list_paged(
-            cluster,
-            &dynamic_api(cluster, dr_ar, None),
-            None,
-            &mut values,
-            Some,
-        )
-        .await;
-        match all {
-            Ok(_) => {}
-            Err(Error::Forbidden(reason)) if !matches!(scope, Scope::All) => {
-                gaps.push(Gap {
-                    what: "destinationrules cluster-wide".into(),
-                    reason,
-                    effect: "only the rules in the namespaces in scope and the root namespace were checked"
-                        .into(),
-                });
-                for ns in &pa_scopes {
-                    let res = list_paged(
-                        cluster,
-                        &dynamic_api(cluster, dr_ar, ns.as_deref()),
-                        None,
-                        &mut values,
-                        Some,
-                    )
-                    .await;
-                    tolerate_forbidden(
-                        res,
-                        &mut gaps,
-                        format!("destinationrules {}", scope_words(ns.as_deref())),
-                        "rules there that break traffic cannot be found",
-                    )?;
-                }
-            }
-            Err(e) => {
+/// DestinationRules: any namespace's rule may target hosts in scope, so cluster-wide first;
+/// when that is forbidden (and the scope is not `-A`), each of `scopes`.
+async fn read_destination_rules(
+    cluster: &Cluster,
+    dr_ar: Option<&ApiResource>,
+    scope: &Scope,
+    scopes: &[Option<String>],
+) -> Part<serde_json::Value> {
+    let mut values = Vec::new();
+    let mut gaps = Vec::new();
+    let Some(dr_ar) = dr_ar else {
+        return Ok((Vec::new(), gaps));
+    };
+    let all = list_paged(
+        cluster,
+        &dynamic_api(cluster, dr_ar, None),
+        None,
+        &mut values,
+        Some,
+    )
+    .await;
+    match all {
+        Ok(_) => {}
+        Err(Error::Forbidden(reason)) if !matches!(scope, Scope::All) => {
+            gaps.push(Gap {
+                what: "destinationrules cluster-wide".into(),
+                reason,
+                effect: "only the rules in the namespaces in scope and the root namespace were checked"
+                    .into(),
+            });
+            for ns in scopes {
+                let res = list_paged(
+                    cluster,
+                    &dynamic_api(cluster, dr_ar, ns.as_deref()),
+                    None,
+                    &mut values,
+                    Some,
+                )
+                .await;
                 tolerate_forbidden(
-                    Err::<(), _>(e),
+                    res,
                     &mut gaps,
-                    "destinationrules cluster-wide",
-                    "rules that break traffic cannot be found",
+                    format!("destinationrules {}", scope_words(ns.as_deref())),
+                    "rules there that break traffic cannot be found",
                 )?;
             }
         }
-        for o in values {
-            snapshot.push_destination_rule_value(serde_json::to_value(o).unwrap_or_default());
+        Err(e) => {
+            tolerate_forbidden(
+                Err::<(), _>(e),
+                &mut gaps,
+                "destinationrules cluster-wide",
+                "rules that break traffic cannot be found",
+            )?;
         }
     }
-
-    Ok(ClusterRead {
-        snapshot,
-        mesh,
-        gaps,
-        warnings,
-        apis,
-    })
+    let out = values
+        .into_iter()
+        .map(|o| serde_json::to_value(o).unwrap_or_default())
+        .collect();
+    Ok((out, gaps))
 }
 
 #[cfg(test)]
@@ -514,6 +763,79 @@ mod tests {
         let r: Result<u8, Error> = Ok(3);
         assert_eq!(tolerate_forbidden(r, &mut gaps, "x", "y").unwrap(), Some(3));
         assert_eq!(gaps.len(), 1);
+    }
+
+    #[test]
+    fn the_continue_token_is_read_from_the_head_of_a_page() {
+        let page = r#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"7","continue":"abc"},"items":[{"metadata":{"name":"a"}}]}"#;
+        assert_eq!(continue_token(page).unwrap().as_deref(), Some("abc"));
+        // The items after the head are not read: even a broken tail does not matter.
+        let cut = r#"{"kind":"PodList","metadata":{"continue":"abc"},"items":[{"metadata":"#;
+        assert_eq!(continue_token(cut).unwrap().as_deref(), Some("abc"));
+        // Metadata after the items (another server's order) is still found.
+        let late = r#"{"items":[{"metadata":{"name":"a"}}],"metadata":{"continue":"x"}}"#;
+        assert_eq!(continue_token(late).unwrap().as_deref(), Some("x"));
+        let last = r#"{"kind":"PodList","metadata":{"resourceVersion":"7"},"items":[]}"#;
+        assert_eq!(continue_token(last).unwrap(), None);
+        assert_eq!(continue_token(r#"{"metadata":null,"items":null}"#).unwrap(), None);
+        assert_eq!(continue_token(r#"{"items":[]}"#).unwrap(), None);
+        assert!(continue_token("<html>").is_err());
+        assert!(continue_token(r#"{"metadata":{"continue":7}}"#).is_err());
+    }
+
+    #[test]
+    fn lean_pages_keep_what_resolution_reads_and_skip_managed_fields() {
+        let page = r#"{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{"continue":""},"items":[
+          {"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{
+            "name":"web-1","namespace":"shop","uid":"u1","resourceVersion":"9",
+            "creationTimestamp":"2026-01-02T03:04:05Z",
+            "labels":{"app":"web"},
+            "annotations":{"sidecar.istio.io/status":"{\"initContainers\":[\"istio-proxy\"]}"},
+            "ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"web-5d","uid":"r1","controller":true}],
+            "managedFields":[{"manager":"kubectl","operation":"Update","apiVersion":"v1","fieldsType":"FieldsV1","fieldsV1":{"f:metadata":{"f:labels":{".":{},"f:app":{}}}}}]}},
+          {"metadata":{"name":"bare","namespace":"shop","labels":null}}]}"#;
+        let lean: Page<LeanObject> = serde_json::from_str(page).unwrap();
+        let metas: Vec<ObjectMeta> = lean.items.into_iter().map(|o| o.metadata.into()).collect();
+        let full: kube::api::ObjectList<PartialObjectMeta<Pod>> = serde_json::from_str(page).unwrap();
+        for (lean, full) in metas.iter().zip(&full.items) {
+            let want = ObjectMeta {
+                managed_fields: None,
+                uid: None,
+                resource_version: None,
+                ..full.metadata.clone()
+            };
+            assert_eq!(lean, &want);
+            assert_eq!(
+                PodInfo::from_metadata(lean),
+                PodInfo::from_metadata(&full.metadata),
+                "the same pod for the engine"
+            );
+        }
+        assert_eq!(metas.len(), 2);
+        assert!(full.items[0].metadata.managed_fields.is_some());
+        let empty: Page<LeanObject> = serde_json::from_str(r#"{"metadata":{},"items":null}"#).unwrap();
+        assert!(empty.items.is_empty());
+    }
+
+    #[test]
+    fn lean_services_give_the_engine_the_same_service() {
+        let page = r#"{"kind":"ServiceList","metadata":{},"items":[
+          {"metadata":{"name":"web","namespace":"shop","managedFields":[{"manager":"x","fieldsV1":{"f:spec":{}}}]},
+           "spec":{"clusterIP":"10.0.0.1","selector":{"app":"web"},"type":"ClusterIP",
+             "ports":[{"name":"http","port":80,"targetPort":8080,"protocol":"TCP"},{"port":9090,"targetPort":"metrics"},{"port":7}]},
+           "status":{"loadBalancer":{}}},
+          {"metadata":{"name":"external","namespace":"shop"},"spec":{"type":"ExternalName","externalName":"example.com"}},
+          {"metadata":{"name":"bare","namespace":"shop"}}]}"#;
+        let lean: Page<LeanService> = serde_json::from_str(page).unwrap();
+        let full: kube::api::ObjectList<Service> = serde_json::from_str(page).unwrap();
+        let lean: Vec<ServiceInfo> = lean
+            .items
+            .into_iter()
+            .map(|s| ServiceInfo::from(&Service::from(s)))
+            .collect();
+        let full: Vec<ServiceInfo> = full.items.iter().map(ServiceInfo::from).collect();
+        assert_eq!(lean, full);
+        assert_eq!(lean.len(), 3);
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! cargo bench -p kube-sim --bench status                      # 2,000 namespaces, 50,000 pods
 //! cargo bench -p kube-sim --bench status -- --namespaces 200 --pods 5000
 //! cargo bench -p kube-sim --bench status -- --real-only       # only the real API server
+//! cargo bench -p kube-sim --bench status -- --plugin PATH     # measure that plugin build
+//! cargo bench -p kube-sim --bench status -- --baseline PATH   # and another one, on the real server
 //! ```
 //!
 //! Each command runs in a fresh process with an empty HOME (kubectl starts with a cold
@@ -246,8 +248,14 @@ fn main() -> ExitCode {
         .find(|p| Path::new(p).exists())
         .expect("kubectl is needed for the comparison");
 
-    eprintln!("building kubectl-mtls (release) ...");
-    let plugin = build_plugin();
+    // `--plugin PATH` measures that build instead (e.g. one made before a change).
+    let plugin = match args.windows(2).find(|w| w[0] == "--plugin") {
+        Some(w) => PathBuf::from(&w[1]),
+        None => {
+            eprintln!("building kubectl-mtls (release) ...");
+            build_plugin()
+        }
+    };
     let dir = std::env::temp_dir().join(format!("kube-sim-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let kubeconfig = dir.join("kubeconfig");
@@ -341,10 +349,15 @@ fn main() -> ExitCode {
                 ("raw paged LISTs (kube-rs, no logic)", s(&[&me, "--raw-lists"])),
             ];
             let counter = Counter::Real(&cp);
-            let results: Vec<Measured> = runs
+            let mut results: Vec<Measured> = runs
                 .into_iter()
                 .map(|(label, argv)| run_one(&counter, &kubeconfig, &home, label, argv))
                 .collect();
+            // `--baseline PATH`: another build of the plugin (say, before a change), same load.
+            if let Some(w) = args.windows(2).find(|w| w[0] == "--baseline") {
+                let argv = s(&[&w[1], "status", "-A", "-o", "json"]);
+                results.push(run_one(&counter, &kubeconfig, &home, "status -A -o json (--baseline)", argv));
+            }
             print_table(
                 &format!(
                     "cluster: {namespaces} namespaces, {n_pods} pods, {n_pa} PeerAuthentications (real kube-apiserver, 127.0.0.1)"
