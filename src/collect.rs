@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service, ServicePort, ServiceSpec};
-use kube::api::{Api, DynamicObject, ListParams, PartialObjectMeta};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use kube::api::{Api, DynamicObject, ListParams, PartialObjectMeta};
 use kube::core::ApiResource;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -629,9 +629,14 @@ async fn read_services(cluster: &Cluster, per_ns: &[Option<String>]) -> Part<Ser
     let mut gaps = Vec::new();
     for ns in per_ns {
         let api: Api<Service> = typed_api(cluster, ns.as_deref());
-        let res = paged(cluster, api.resource_url(), false, None, &mut out, |s: LeanService| {
-            Some(ServiceInfo::from(&Service::from(s)))
-        })
+        let res = paged(
+            cluster,
+            api.resource_url(),
+            false,
+            None,
+            &mut out,
+            |s: LeanService| Some(ServiceInfo::from(&Service::from(s))),
+        )
         .await;
         tolerate_forbidden(
             res,
@@ -669,7 +674,11 @@ async fn read_policies(
         )?
         .is_some()
         {
-            out.extend(values.into_iter().map(|o| serde_json::to_value(o).unwrap_or_default()));
+            out.extend(
+                values
+                    .into_iter()
+                    .map(|o| serde_json::to_value(o).unwrap_or_default()),
+            );
         }
     }
     Ok((out, gaps))

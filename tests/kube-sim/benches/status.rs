@@ -356,7 +356,13 @@ fn main() -> ExitCode {
             // `--baseline PATH`: another build of the plugin (say, before a change), same load.
             if let Some(w) = args.windows(2).find(|w| w[0] == "--baseline") {
                 let argv = s(&[&w[1], "status", "-A", "-o", "json"]);
-                results.push(run_one(&counter, &kubeconfig, &home, "status -A -o json (--baseline)", argv));
+                results.push(run_one(
+                    &counter,
+                    &kubeconfig,
+                    &home,
+                    "status -A -o json (--baseline)",
+                    argv,
+                ));
             }
             print_table(
                 &format!(
