@@ -1325,3 +1325,25 @@ fn certs_of_a_deployment_name_hints_at_deploy() {
     assert_eq!(run.code, 1, "{run:#?}");
     assert!(run.stderr.contains("did you mean deploy/sleep?"), "{}", run.stderr);
 }
+
+#[test]
+fn wget_rounds_a_sub_second_timeout_up_and_says_so() {
+    let lab = Lab::start(Scenario::lab().exec_rule(ExecRule {
+        prefix: true,
+        stderr: "  HTTP/1.1 200 OK\n  content-type: text/plain\n".into(),
+        ..ExecRule::new(["wget"], "")
+    }));
+    let run = lab.plugin(&["probe", TARGET, "--timeout", "1500ms"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    for (_, _, _, argv) in lab.execs() {
+        let (flag, value) = if argv[0] == "curl" { ("--max-time", "1.5") } else { ("-T", "2") };
+        let i = argv.iter().position(|a| a == flag).expect(flag);
+        assert_eq!(argv[i + 1], value, "{argv:?}");
+    }
+    assert!(
+        run.stderr
+            .contains("note: wget takes whole seconds: its timeout was 2s where curl's would be 1.5s"),
+        "{}",
+        run.stderr
+    );
+}
