@@ -458,7 +458,11 @@ fn directories_are_read_like_kubectl_and_r_descends() {
     let dir = lab.dir.path().join("policies");
     write(&dir, "b-web.json", PA_WEB);
     write(&dir, "a-default.yaml", PA_DEFAULT);
-    write(&dir, "README.md", "not a manifest: ignored in a directory, as kubectl does\n");
+    write(
+        &dir,
+        "README.md",
+        "not a manifest: ignored in a directory, as kubectl does\n",
+    );
     write(&dir, "empty.yml", "# nothing yet\n");
     write(&dir, "sub/deep.yml", PA_DEEP);
     let d = dir.to_string_lossy().into_owned();
@@ -512,7 +516,9 @@ fn directories_are_read_like_kubectl_and_r_descends() {
     assert_bad(
         &lab,
         &["diff", "-R", "-f", &d],
-        &format!("{deployment}, document 1 (line 1): kind is Deployment; only PeerAuthentication manifests can be diffed"),
+        &format!(
+            "{deployment}, document 1 (line 1): kind is Deployment; only PeerAuthentication manifests can be diffed"
+        ),
     );
     // A directory without a manifest, as kubectl says it.
     let none = lab.dir.path().join("none");
@@ -523,7 +529,11 @@ fn directories_are_read_like_kubectl_and_r_descends() {
         &["diff", "-f", &n],
         &format!("error reading [{n}]: recognized file extensions are [.json .yaml .yml]"),
     );
-    assert_bad(&lab, &["diff", "istioinaction", "--strict", "-R"], "-R/--recursive goes with -f");
+    assert_bad(
+        &lab,
+        &["diff", "istioinaction", "--strict", "-R"],
+        "-R/--recursive goes with -f",
+    );
 }
 
 #[test]
@@ -531,7 +541,10 @@ fn a_missing_path_is_kubectls_error_and_exit_code() {
     let lab = Lab::start(Scenario::lab());
     lab.clear_requests();
     let run = lab.plugin(&["diff", "-f", "/nonexistent/p.yaml"]);
-    assert_eq!(run.stderr, "error: the path \"/nonexistent/p.yaml\" does not exist\n");
+    assert_eq!(
+        run.stderr,
+        "error: the path \"/nonexistent/p.yaml\" does not exist\n"
+    );
     assert!(lab.requests().is_empty(), "{:?}", lab.requests());
     if have_kubectl("a_missing_path_is_kubectls_error_and_exit_code") {
         let k = lab.kubectl(&["diff", "-f", "/nonexistent/p.yaml"]);
@@ -550,7 +563,9 @@ fn the_same_object_twice_names_both_places_and_sends_nothing() {
     let b = write(
         &dir,
         "b.yaml",
-        &format!("{PA_DEEP}---\napiVersion: security.istio.io/v1beta1\nkind: PeerAuthentication\nmetadata: {{name: default}}\nspec: {{mtls: {{mode: PERMISSIVE}}}}\n"),
+        &format!(
+            "{PA_DEEP}---\napiVersion: security.istio.io/v1beta1\nkind: PeerAuthentication\nmetadata: {{name: default}}\nspec: {{mtls: {{mode: PERMISSIVE}}}}\n"
+        ),
     );
     assert_bad(
         &lab,

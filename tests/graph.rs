@@ -391,7 +391,10 @@ fn graph_checks_istio_flags_before_any_request() {
     let lab = Lab::start(Scenario::lab());
     lab.sim().clear_requests();
     for (args, flag) in [
-        (&["graph", "istioinaction", "--istio-namespace", "x/.."][..], "--istio-namespace"),
+        (
+            &["graph", "istioinaction", "--istio-namespace", "x/.."][..],
+            "--istio-namespace",
+        ),
         (&["graph", "-A", "--revision", "canary/../x"], "--revision"),
     ] {
         let run = lab.plugin(args);

@@ -1290,7 +1290,10 @@ fn service_ports_can_be_named() {
     // The lab's own Service: port "http" is 8080.
     let run = lab.plugin(&["probe", "web-api.istioinaction:http/health", "-o", "json"]);
     assert_eq!(run.code, 0, "{run:#?}");
-    assert_eq!(run.json()["target"]["url"], "http://web-api.istioinaction:8080/health");
+    assert_eq!(
+        run.json()["target"]["url"],
+        "http://web-api.istioinaction:8080/health"
+    );
 
     let run = lab.plugin(&["probe", "web-two.istioinaction:grpc"]);
     assert_eq!(run.code, 1, "{run:#?}");
@@ -1300,7 +1303,10 @@ fn service_ports_can_be_named() {
     );
     // In a URL the port is a number.
     let line = refused_before_any_request(&lab, &["probe", "http://web-two.istioinaction:http/"]);
-    assert!(line.contains("in an http:// URL the port must be a number"), "{line}");
+    assert!(
+        line.contains("in an http:// URL the port must be a number"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -1323,7 +1329,11 @@ fn certs_of_a_deployment_name_hints_at_deploy() {
     // The same for --from.
     let run = lab.plugin(&["probe", TARGET, "--from", "sleep"]);
     assert_eq!(run.code, 1, "{run:#?}");
-    assert!(run.stderr.contains("did you mean deploy/sleep?"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("did you mean deploy/sleep?"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -1336,7 +1346,11 @@ fn wget_rounds_a_sub_second_timeout_up_and_says_so() {
     let run = lab.plugin(&["probe", TARGET, "--timeout", "1500ms"]);
     assert_eq!(run.code, 0, "{run:#?}");
     for (_, _, _, argv) in lab.execs() {
-        let (flag, value) = if argv[0] == "curl" { ("--max-time", "1.5") } else { ("-T", "2") };
+        let (flag, value) = if argv[0] == "curl" {
+            ("--max-time", "1.5")
+        } else {
+            ("-T", "2")
+        };
         let i = argv.iter().position(|a| a == flag).expect(flag);
         assert_eq!(argv[i + 1], value, "{argv:?}");
     }

@@ -45,8 +45,8 @@ const EXTENSIONS: [&str; 3] = ["json", "yaml", "yml"];
 /// (depth first, in name order) only with `-R`.
 pub fn expand_path(path: &str, recursive: bool) -> Result<Vec<PathBuf>, Error> {
     let root = Path::new(path);
-    let meta = std::fs::metadata(root)
-        .map_err(|_| Error::Usage(format!("the path \"{path}\" does not exist")))?;
+    let meta =
+        std::fs::metadata(root).map_err(|_| Error::Usage(format!("the path \"{path}\" does not exist")))?;
     if !meta.is_dir() {
         return Ok(vec![root.to_path_buf()]);
     }
@@ -465,7 +465,14 @@ mod tests {
     #[test]
     fn directories_expand_like_kubectl() {
         let dir = crate::credentials::private_temp_dir("expand").unwrap();
-        for f in ["b.yaml", "a.yml", "c.json", "notes.txt", "sub/d.yaml", "sub/deeper/e.yml"] {
+        for f in [
+            "b.yaml",
+            "a.yml",
+            "c.json",
+            "notes.txt",
+            "sub/d.yaml",
+            "sub/deeper/e.yml",
+        ] {
             let p = dir.join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(&p, "").unwrap();
@@ -488,10 +495,16 @@ mod tests {
         let empty = dir.join("sub/deeper/empty");
         std::fs::create_dir_all(&empty).unwrap();
         let e = expand_path(empty.to_str().unwrap(), true).unwrap_err();
-        assert!(e.to_string().ends_with("recognized file extensions are [.json .yaml .yml]"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with("recognized file extensions are [.json .yaml .yml]"),
+            "{e}"
+        );
         let missing = dir.join("nope");
         assert_eq!(
-            expand_path(missing.to_str().unwrap(), false).unwrap_err().to_string(),
+            expand_path(missing.to_str().unwrap(), false)
+                .unwrap_err()
+                .to_string(),
             format!("the path \"{}\" does not exist", missing.display())
         );
         std::fs::remove_dir_all(&dir).unwrap();

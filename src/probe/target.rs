@@ -103,10 +103,7 @@ pub fn parse_target(input: &str) -> Result<Target, Error> {
         // A Service port name (IANA_SVC_NAME: at most 15 lower-case letters, digits and '-',
         // with a letter), outside URLs only: in a URL the port is a number.
         Some((h, p))
-            if !is_url
-                && p.len() <= 15
-                && is_dns_label(p)
-                && p.bytes().any(|b| b.is_ascii_lowercase()) =>
+            if !is_url && p.len() <= 15 && is_dns_label(p) && p.bytes().any(|b| b.is_ascii_lowercase()) =>
         {
             (h, Some(PortSpec::Name(p.to_string())))
         }
@@ -338,17 +335,18 @@ pub async fn resolve_target(cluster: &Cluster, args: &Options, raw: &str) -> Res
             .join(", ")
     };
     let svc_port = match &target.port {
-        Some(PortSpec::Number(p)) => info
-            .ports
-            .iter()
-            .find(|sp| sp.port == u32::from(*p))
-            .ok_or_else(|| {
-                Error::Other(format!(
-                    "service {ns}/{} has no port {p} (ports: {})",
-                    target.service,
-                    port_list()
-                ))
-            })?,
+        Some(PortSpec::Number(p)) => {
+            info.ports
+                .iter()
+                .find(|sp| sp.port == u32::from(*p))
+                .ok_or_else(|| {
+                    Error::Other(format!(
+                        "service {ns}/{} has no port {p} (ports: {})",
+                        target.service,
+                        port_list()
+                    ))
+                })?
+        }
         Some(PortSpec::Name(name)) => {
             // The names live in the Service's spec (ServiceInfo keeps numbers only).
             let spec_ports = svc
