@@ -491,7 +491,7 @@ mod tests {
         );
         // A file is read whatever its extension.
         let txt = dir.join("notes.txt");
-        assert_eq!(expand_path(txt.to_str().unwrap(), false).unwrap(), [txt.clone()]);
+        assert_eq!(expand_path(txt.to_str().unwrap(), false).unwrap(), vec![txt]);
         let empty = dir.join("sub/deeper/empty");
         std::fs::create_dir_all(&empty).unwrap();
         let e = expand_path(empty.to_str().unwrap(), true).unwrap_err();
