@@ -122,41 +122,87 @@ pub fn parse_request_timeout(s: &str) -> Result<RequestTimeout, String> {
     Ok(RequestTimeout(if d.is_zero() { None } else { Some(d) }))
 }
 
-/// Parses a Go-style duration (`5s`, `1m30s`, `250ms`) or a bare number of seconds.
+/// Parses a Go-style duration (`5s`, `1m30s`, `250ms`, `1.5s`; units `ns`, `us`/`µs`, `ms`,
+/// `s`, `m`, `h`) or a bare number of seconds. Exact: decimals are read digit by digit (to the
+/// nanosecond, as Go does), never through a float.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let bad = || format!("invalid duration {s:?}: use a number with a unit, e.g. 5s, 1m, 500ms");
     if s.is_empty() {
         return Err(bad());
     }
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
+    if s.starts_with('-') {
+        return Err(format!("invalid duration {s:?}: a duration cannot be negative"));
     }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
+    let too_long = || format!("invalid duration {s:?}: too long");
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse::<u64>().map(Duration::from_secs).map_err(|_| too_long());
+    }
+    let mut total: u128 = 0;
+    let mut rest = s.strip_prefix('+').unwrap_or(s);
     while !rest.is_empty() {
         let digits = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .ok_or_else(bad)?;
-        if digits == 0 {
+        let (int, frac) = match rest[..digits].split_once('.') {
+            Some((i, f)) => (i, f),
+            None => (&rest[..digits], ""),
+        };
+        if (int.is_empty() && frac.is_empty()) || frac.contains('.') {
             return Err(bad());
         }
-        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ms" => value / 1000.0,
-            "s" => value,
-            "m" => value * 60.0,
-            "h" => value * 3600.0,
+        let unit: u128 = match &rest[..unit_len] {
+            "ns" => 1,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             _ => return Err(bad()),
         };
-        total += Duration::from_secs_f64(seconds);
         rest = &rest[unit_len..];
+        let whole: u128 = if int.is_empty() {
+            0
+        } else {
+            int.parse().map_err(|_| too_long())?
+        };
+        let mut nanos = whole.checked_mul(unit).ok_or_else(too_long)?;
+        // The fraction, digit by digit; below a nanosecond is dropped, as in Go.
+        let mut scale = unit;
+        for d in frac.bytes() {
+            scale /= 10;
+            if scale == 0 {
+                break;
+            }
+            nanos += u128::from(d - b'0') * scale;
+        }
+        total = total.checked_add(nanos).ok_or_else(too_long)?;
     }
-    Ok(total)
+    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| too_long())?;
+    Ok(Duration::new(secs, (total % 1_000_000_000) as u32))
+}
+
+/// The longest `probe --timeout`: a probe is one HTTP request; beyond this it is a typo.
+pub const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Parses `probe --timeout`: a duration more than 0 and at most [`MAX_PROBE_TIMEOUT`] (10m).
+pub fn parse_probe_timeout(s: &str) -> Result<Duration, String> {
+    let range = "the timeout must be more than 0 and at most 10m (e.g. 500ms, 1.5s, 2m)";
+    let d = parse_duration(s).map_err(|e| {
+        if s.trim().starts_with('-') {
+            format!("invalid duration {:?}: {range}", s.trim())
+        } else {
+            e
+        }
+    })?;
+    if d.is_zero() || d > MAX_PROBE_TIMEOUT {
+        return Err(format!("invalid duration {:?}: {range}", s.trim()));
+    }
+    Ok(d)
 }
 
 /// The subcommands.
@@ -541,9 +587,13 @@ pub struct DiffArgs {
     #[command(flatten)]
     pub target: TargetArgs,
 
-    /// PeerAuthentication manifests to compare with the cluster, several documents allowed ("-" reads stdin)
+    /// PeerAuthentication manifests to compare with the cluster: files (several documents allowed), directories (their .json, .yaml, .yml files, in name order), "-" for stdin; repeatable
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub files: Vec<String>,
+
+    /// Read the directories given with -f recursively (without it, their subdirectories are ignored, as kubectl does)
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
 
     /// The server-side apply field manager of the dry-run apply
     #[arg(long, value_name = "NAME", default_value = "kubectl-mtls")]
@@ -597,8 +647,14 @@ pub struct ProbeArgs {
     )]
     pub image: String,
 
-    /// How long each probe may take (curl --max-time)
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    /// How long each probe may take, passed exactly to curl --max-time (500ms, 1.5s, 2m; more than 0, at most 10m; wget takes whole seconds, rounded up)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5s",
+        allow_hyphen_values = true,
+        value_parser = parse_probe_timeout
+    )]
     pub timeout: Duration,
 
     /// How long to wait for created client pods to run (they are deleted when it passes)
@@ -716,6 +772,32 @@ mod tests {
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("").is_err());
         assert_eq!(parse_request_timeout("0").unwrap(), RequestTimeout(None));
+    }
+
+    #[test]
+    fn durations_are_exact_to_the_nanosecond() {
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("0.1s").unwrap(), Duration::from_millis(100));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1.001s").unwrap(), Duration::from_millis(1001));
+        assert_eq!(parse_duration(".5s").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1h0.5m").unwrap(), Duration::from_secs(3630));
+        assert_eq!(parse_duration("1500us").unwrap(), Duration::from_micros(1500));
+        assert_eq!(parse_duration("7ns").unwrap(), Duration::from_nanos(7));
+        assert!(parse_duration("1..5s").is_err());
+        assert!(parse_duration(".s").is_err());
+        assert!(parse_duration("-1s").unwrap_err().contains("negative"));
+        assert!(parse_duration("99999999999999999999999h").is_err());
+    }
+
+    #[test]
+    fn probe_timeouts_are_bounded() {
+        assert_eq!(parse_probe_timeout("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_probe_timeout("10m").unwrap(), Duration::from_secs(600));
+        for bad in ["0", "0s", "-1s", "10m0.001s", "1h"] {
+            let e = parse_probe_timeout(bad).unwrap_err();
+            assert!(e.contains("more than 0 and at most 10m"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -349,7 +349,7 @@ fn bad_manifests_and_flags_are_refused_before_any_request() {
     assert_bad(
         &lab,
         &["diff", "-f", "/nonexistent/p.yaml"],
-        "cannot read /nonexistent/p.yaml",
+        "the path \"/nonexistent/p.yaml\" does not exist",
     );
     assert_bad(
         &lab,
@@ -430,4 +430,180 @@ spec: {mtls: {mode: PERMISSIVE}}
         flags.stdout
     );
 }
+}
+
+// --- diff -f like kubectl diff -f: directories, -R, duplicates, -n (issue 10 item 4) ---
+
+const PA_DEFAULT: &str = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istioinaction}\nspec: {mtls: {mode: STRICT}}\n";
+const PA_WEB: &str = "{\"apiVersion\": \"security.istio.io/v1\", \"kind\": \"PeerAuthentication\", \"metadata\": {\"name\": \"web-api\", \"namespace\": \"istioinaction\"}, \"spec\": {\"selector\": {\"matchLabels\": {\"app\": \"web-api\"}}, \"mtls\": {\"mode\": \"PERMISSIVE\"}}}\n";
+const PA_DEEP: &str = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: deep, namespace: istioinaction}\nspec: {selector: {matchLabels: {app: history}}, mtls: {mode: DISABLE}}\n";
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+fn merged_objects(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("+++ merged/security.istio.io.v1.PeerAuthentication."))
+        .collect()
+}
+
+#[test]
+fn directories_are_read_like_kubectl_and_r_descends() {
+    let lab = Lab::start(Scenario::lab());
+    let dir = lab.dir.path().join("policies");
+    write(&dir, "b-web.json", PA_WEB);
+    write(&dir, "a-default.yaml", PA_DEFAULT);
+    write(
+        &dir,
+        "README.md",
+        "not a manifest: ignored in a directory, as kubectl does\n",
+    );
+    write(&dir, "empty.yml", "# nothing yet\n");
+    write(&dir, "sub/deep.yml", PA_DEEP);
+    let d = dir.to_string_lossy().into_owned();
+
+    let run = lab.plugin(&["diff", "-f", &d]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        merged_objects(&run.stdout),
+        ["istioinaction.default", "istioinaction.web-api"],
+        "the subdirectory is ignored without -R: {}",
+        run.stdout
+    );
+    let run = lab.plugin(&["diff", "-R", "-f", &d]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        merged_objects(&run.stdout),
+        [
+            "istioinaction.default",
+            "istioinaction.web-api",
+            "istioinaction.deep"
+        ],
+        "{}",
+        run.stdout
+    );
+    // Several -f: a directory, a file of another, and stdin.
+    let other = lab.dir.path().join("other");
+    let deep = write(&other, "deep.txt", PA_DEEP);
+    let run = lab.plugin_with(
+        &["diff", "-f", &d, "--filename", &deep, "-f", "-"],
+        &[],
+        Some("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: stdin, namespace: default}\nspec: {mtls: {mode: STRICT}}\n"),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        merged_objects(&run.stdout),
+        [
+            "istioinaction.default",
+            "istioinaction.web-api",
+            "istioinaction.deep",
+            "default.stdin"
+        ],
+        "{}",
+        run.stdout
+    );
+    // Another kind in a directory is refused as in a file (today's rule: PeerAuthentication only).
+    let deployment = write(
+        &dir,
+        "sub/z-deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n",
+    );
+    assert_bad(
+        &lab,
+        &["diff", "-R", "-f", &d],
+        &format!(
+            "{deployment}, document 1 (line 1): kind is Deployment; only PeerAuthentication manifests can be diffed"
+        ),
+    );
+    // A directory without a manifest, as kubectl says it.
+    let none = lab.dir.path().join("none");
+    write(&none, "notes.txt", "x");
+    let n = none.to_string_lossy().into_owned();
+    assert_bad(
+        &lab,
+        &["diff", "-f", &n],
+        &format!("error reading [{n}]: recognized file extensions are [.json .yaml .yml]"),
+    );
+    assert_bad(
+        &lab,
+        &["diff", "istioinaction", "--strict", "-R"],
+        "-R/--recursive goes with -f",
+    );
+}
+
+#[test]
+fn a_missing_path_is_kubectls_error_and_exit_code() {
+    let lab = Lab::start(Scenario::lab());
+    lab.clear_requests();
+    let run = lab.plugin(&["diff", "-f", "/nonexistent/p.yaml"]);
+    assert_eq!(
+        run.stderr,
+        "error: the path \"/nonexistent/p.yaml\" does not exist\n"
+    );
+    assert!(lab.requests().is_empty(), "{:?}", lab.requests());
+    if have_kubectl("a_missing_path_is_kubectls_error_and_exit_code") {
+        let k = lab.kubectl(&["diff", "-f", "/nonexistent/p.yaml"]);
+        assert_eq!(k.stderr, run.stderr, "kubectl's own words");
+        assert_eq!(run.code, k.code, "kubectl diff's exit code");
+    }
+    assert_eq!(run.code, 2);
+}
+
+#[test]
+fn the_same_object_twice_names_both_places_and_sends_nothing() {
+    let lab = Lab::start(Scenario::lab());
+    let dir = lab.dir.path().join("dup");
+    let a = write(&dir, "a.yaml", PA_DEFAULT);
+    // The same object at v1beta1, without namespace: -n gives it istioinaction.
+    let b = write(
+        &dir,
+        "b.yaml",
+        &format!(
+            "{PA_DEEP}---\napiVersion: security.istio.io/v1beta1\nkind: PeerAuthentication\nmetadata: {{name: default}}\nspec: {{mtls: {{mode: PERMISSIVE}}}}\n"
+        ),
+    );
+    assert_bad(
+        &lab,
+        &["diff", "-n", "istioinaction", "-f", &dir.to_string_lossy()],
+        &format!(
+            "PeerAuthentication.security.istio.io \"default\" in namespace \"istioinaction\" is given twice: in {a}, document 1 (line 1) and in {b}, document 2 (line 6); give each object once"
+        ),
+    );
+    // Twice in one stdin stream.
+    lab.clear_requests();
+    let run = lab.plugin_with(
+        &["diff", "-f", "-"],
+        &[],
+        Some(&format!("{PA_DEFAULT}---\n{PA_DEFAULT}")),
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        "error: PeerAuthentication.security.istio.io \"default\" in namespace \"istioinaction\" is given twice: in stdin, document 1 (line 1) and in stdin, document 2 (line 6); give each object once\n"
+    );
+    assert!(lab.requests().is_empty(), "nothing sent: {:?}", lab.requests());
+}
+
+#[test]
+fn a_manifest_namespace_other_than_n_is_refused_as_kubectl_does() {
+    let lab = Lab::start(Scenario::lab());
+    let file = write(lab.dir.path(), "p.yaml", PA_DEFAULT);
+    let sentence = "the namespace from the provided object \"istioinaction\" does not match the namespace \"default\". You must pass '--namespace=istioinaction' to perform this operation.";
+    assert_bad(
+        &lab,
+        &["diff", "-n", "default", "-f", &file],
+        &format!("{file}, document 1 (line 1): {sentence}"),
+    );
+    if have_kubectl("a_manifest_namespace_other_than_n_is_refused_as_kubectl_does") {
+        let k = lab.kubectl(&["diff", "-n", "default", "-f", &file]);
+        assert!(k.stderr.contains(sentence), "kubectl says: {}", k.stderr);
+    }
+    // The same namespace, or none in the manifest, is fine.
+    let run = lab.plugin(&["diff", "-n", "istioinaction", "-f", &file]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
 }

@@ -29,16 +29,91 @@ pub async fn run(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
     }
 }
 
-fn read_input(path: &str) -> Result<String, Error> {
-    if path == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| Error::Usage(format!("cannot read stdin: {e}")))?;
-        Ok(s)
-    } else {
-        std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("cannot read {path}: {e}")))
+fn read_stdin() -> Result<String, Error> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .map_err(|e| Error::Usage(format!("cannot read stdin: {e}")))?;
+    Ok(s)
+}
+
+/// The file extensions kubectl reads in a directory given with `-f`.
+const EXTENSIONS: [&str; 3] = ["json", "yaml", "yml"];
+
+/// The files `-f PATH` stands for, as kubectl expands them: a file is read whatever its name; a
+/// directory gives its `.json`, `.yaml` and `.yml` files in name order, and its subdirectories
+/// (depth first, in name order) only with `-R`.
+pub fn expand_path(path: &str, recursive: bool) -> Result<Vec<PathBuf>, Error> {
+    let root = Path::new(path);
+    let meta =
+        std::fs::metadata(root).map_err(|_| Error::Usage(format!("the path \"{path}\" does not exist")))?;
+    if !meta.is_dir() {
+        return Ok(vec![root.to_path_buf()]);
     }
+    let mut out = Vec::new();
+    walk(root, recursive, &mut out)?;
+    if out.is_empty() {
+        return Err(Error::Usage(format!(
+            "error reading [{path}]: recognized file extensions are [.json .yaml .yml]"
+        )));
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+    let cannot = |e: std::io::Error| Error::Usage(format!("cannot read {}: {e}", dir.display()));
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(cannot)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(cannot)?;
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            if recursive {
+                walk(&p, recursive, out)?;
+            }
+        } else if p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| EXTENSIONS.contains(&e))
+        {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Reads every `-f` (files, directories, `-` for stdin) into manifests, each named by its file
+/// and document; nothing is sent before all of them are read and checked.
+fn read_manifests(files: &[String], recursive: bool) -> Result<Vec<change::Manifest>, Error> {
+    let mut all = Vec::new();
+    for f in files {
+        if f == "-" {
+            all.extend(change::parse_manifests(&read_stdin()?, "stdin")?);
+            continue;
+        }
+        let paths = expand_path(f, recursive)?;
+        let single = paths.len() == 1 && Path::new(f).is_file();
+        for p in paths {
+            let source = p.display().to_string();
+            let text = std::fs::read_to_string(&p)
+                .map_err(|e| Error::Usage(format!("cannot read {source}: {e}")))?;
+            // A file named on its own must hold a policy; one of a directory may be empty.
+            if single {
+                all.extend(change::parse_manifests(&text, &source)?);
+            } else {
+                all.extend(change::parse_documents(&text, &source)?);
+            }
+        }
+    }
+    if all.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: no PeerAuthentication found",
+            files.join(", ")
+        )));
+    }
+    Ok(all)
 }
 
 /// One object compared.
@@ -114,14 +189,16 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
         if let Some(ns) = &global.namespace {
             change::check_namespace(ns)?;
         }
-        let mut all = Vec::new();
-        for f in &args.files {
-            let text = read_input(f)?;
-            let source = if f == "-" { "stdin".to_string() } else { f.clone() };
-            all.extend(change::parse_manifests(&text, &source)?);
+        let all = read_manifests(&args.files, args.recursive)?;
+        if let Some(ns) = &global.namespace {
+            change::check_namespace_flag(&all, ns)?;
+            change::check_duplicates(&all, ns)?;
         }
         Some(all)
     } else {
+        if args.recursive {
+            return Err(Error::Usage("-R/--recursive goes with -f DIRECTORY".into()));
+        }
         None
     };
     let mode = args.mode.selected();
@@ -207,6 +284,8 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
             .clone()
             .unwrap_or_else(|| cluster.namespace.clone());
         change::check_namespace(&default_ns)?;
+        // Objects without namespace take the context's: only now is the same object twice known.
+        change::check_duplicates(&manifests, &default_ns)?;
         let ns_of = |m: &change::Manifest| {
             m.value
                 .pointer("/metadata/namespace")
@@ -382,6 +461,54 @@ fn run_external(cmd: &(String, Vec<String>), compared: &[Compared]) -> Result<i3
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directories_expand_like_kubectl() {
+        let dir = crate::credentials::private_temp_dir("expand").unwrap();
+        for f in [
+            "b.yaml",
+            "a.yml",
+            "c.json",
+            "notes.txt",
+            "sub/d.yaml",
+            "sub/deeper/e.yml",
+        ] {
+            let p = dir.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "").unwrap();
+        }
+        let names = |recursive| {
+            expand_path(dir.to_str().unwrap(), recursive)
+                .unwrap()
+                .iter()
+                .map(|p| p.strip_prefix(&dir).unwrap().display().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(false), ["a.yml", "b.yaml", "c.json"]);
+        assert_eq!(
+            names(true),
+            ["a.yml", "b.yaml", "c.json", "sub/d.yaml", "sub/deeper/e.yml"]
+        );
+        // A file is read whatever its extension.
+        let txt = dir.join("notes.txt");
+        assert_eq!(expand_path(txt.to_str().unwrap(), false).unwrap(), vec![txt]);
+        let empty = dir.join("sub/deeper/empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        let e = expand_path(empty.to_str().unwrap(), true).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("recognized file extensions are [.json .yaml .yml]"),
+            "{e}"
+        );
+        let missing = dir.join("nope");
+        assert_eq!(
+            expand_path(missing.to_str().unwrap(), false)
+                .unwrap_err()
+                .to_string(),
+            format!("the path \"{}\" does not exist", missing.display())
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn external_diff_is_split_like_kubectl() {
