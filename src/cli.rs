@@ -417,6 +417,9 @@ pub struct ModeFlags {
     /// Set the mode to UNSET: inherit from the level above
     #[arg(long)]
     pub unset: bool,
+    /// Remove the scope's policy (the one Istio honours): the level above decides again
+    #[arg(long)]
+    pub inherit: bool,
 }
 
 /// Which policy a change targets.
@@ -449,6 +452,10 @@ pub struct TargetArgs {
     /// The Istio revision whose mesh config to read (ConfigMap istio-REV)
     #[arg(long, value_name = "REV")]
     pub revision: Option<String>,
+
+    /// With --mesh: the root namespace, when the mesh config cannot be read (it must agree with the mesh config when it can)
+    #[arg(long, value_name = "NS")]
+    pub root_namespace: Option<String>,
 }
 
 /// `--dry-run` values.
@@ -518,17 +525,23 @@ pub struct DiffModeFlags {
     /// Set the mode to UNSET: inherit from the level above
     #[arg(long)]
     pub unset: bool,
+    /// Remove the scope's policy (the one Istio honours): the level above decides again
+    #[arg(long)]
+    pub inherit: bool,
 }
 
 impl DiffModeFlags {
     /// The mode flags, when one was given.
     pub fn selected(&self) -> Option<ModeFlags> {
-        (self.strict || self.permissive || self.disable || self.unset).then_some(ModeFlags {
-            strict: self.strict,
-            permissive: self.permissive,
-            disable: self.disable,
-            unset: self.unset,
-        })
+        (self.strict || self.permissive || self.disable || self.unset || self.inherit).then_some(
+            ModeFlags {
+                strict: self.strict,
+                permissive: self.permissive,
+                disable: self.disable,
+                unset: self.unset,
+                inherit: self.inherit,
+            },
+        )
     }
 }
 

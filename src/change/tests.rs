@@ -21,6 +21,8 @@ fn target() -> RequestInput {
         selector: None,
         name: None,
         ports: vec![],
+        inherit: false,
+        root_namespace: None,
     }
 }
 
@@ -158,6 +160,8 @@ fn ns_request(ns: &str, mode: PolicyMode) -> Request {
         mode,
         ports: BTreeMap::new(),
         name: None,
+        inherit: false,
+        root_namespace: None,
     }
 }
 
@@ -414,6 +418,8 @@ fn review_refuses_a_workload_policy_shadowed_by_an_older_one() {
         mode: PolicyMode::Strict,
         ports: BTreeMap::new(),
         name: Some("web-strict".into()),
+        inherit: false,
+        root_namespace: None,
     };
     let p = Policy::new("shop", "web-strict", Created(500), PolicyMode::Strict)
         .with_selector(labels(&[("app", "web"), ("pod-template-hash", "abc")]));
