@@ -533,15 +533,13 @@ pub struct DiffModeFlags {
 impl DiffModeFlags {
     /// The mode flags, when one was given.
     pub fn selected(&self) -> Option<ModeFlags> {
-        (self.strict || self.permissive || self.disable || self.unset || self.inherit).then_some(
-            ModeFlags {
-                strict: self.strict,
-                permissive: self.permissive,
-                disable: self.disable,
-                unset: self.unset,
-                inherit: self.inherit,
-            },
-        )
+        (self.strict || self.permissive || self.disable || self.unset || self.inherit).then_some(ModeFlags {
+            strict: self.strict,
+            permissive: self.permissive,
+            disable: self.disable,
+            unset: self.unset,
+            inherit: self.inherit,
+        })
     }
 }
 

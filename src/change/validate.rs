@@ -52,7 +52,8 @@ impl Request {
     /// Whether the change may make something STRICT (the direction the safety checks guard).
     /// A removal's direction depends on the level above: see its effects instead.
     pub fn toward_strict(&self) -> bool {
-        !self.inherit && self.mode == PolicyMode::Strict || self.ports.values().any(|m| *m == PolicyMode::Strict)
+        !self.inherit && self.mode == PolicyMode::Strict
+            || self.ports.values().any(|m| *m == PolicyMode::Strict)
     }
 }
 
