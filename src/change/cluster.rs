@@ -2,7 +2,7 @@
 //! server-side apply (also as a dry run).
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
 use kube::core::ApiResource;
 use serde_json::Value;
 
@@ -134,6 +134,41 @@ pub async fn apply(
     {
         Ok(o) => Ok(ApplyResult::Ok(serde_json::to_value(o).unwrap_or_default())),
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(ApplyResult::Conflict(s)),
+        Err(e) => Err(cluster.err(e)),
+    }
+}
+
+/// Deletes the object reviewed, `live`, on the condition that it is still that object (its
+/// uid and resourceVersion as DeleteOptions preconditions): a concurrent change or re-creation
+/// is a conflict error, never a blind delete. `dry_run`: `dryRun=All`, nothing deleted.
+pub async fn delete_reviewed(
+    cluster: &Cluster,
+    ar: &ApiResource,
+    live: &Value,
+    dry_run: bool,
+) -> Result<(), Error> {
+    let at = |p: &str| live.pointer(p).and_then(Value::as_str).map(str::to_string);
+    let ns = at("/metadata/namespace").unwrap_or_default();
+    let name = at("/metadata/name").unwrap_or_default();
+    let dp = DeleteParams {
+        dry_run,
+        preconditions: Some(Preconditions {
+            resource_version: at("/metadata/resourceVersion"),
+            uid: at("/metadata/uid"),
+        }),
+        ..DeleteParams::default()
+    };
+    let object = super::object_ref(&name);
+    match pa_api(cluster, ar, &ns).delete(&name, &dp).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Err(Error::Other(format!(
+            "{object} changed since it was reviewed ({}); nothing was deleted: run the command again to review the object as it is now",
+            s.message.trim()
+        ))),
+        Err(kube::Error::Api(s)) if s.code == 404 => Err(Error::Other(format!(
+            "{object} was deleted by someone else since it was reviewed ({}); nothing was deleted by this command",
+            s.message.trim()
+        ))),
         Err(e) => Err(cluster.err(e)),
     }
 }
