@@ -842,13 +842,22 @@ fn inherit_removes_the_namespace_policy_with_diff_effect_and_dry_runs() {
     lab.sim().clear_requests();
     let server = lab.plugin(&["enable", "istioinaction", "--inherit", "--dry-run=server"]);
     assert_eq!(server.code, 0, "{}", server.stderr);
-    assert_eq!(server.stdout.lines().last(), Some("peerauthentication.security.istio.io/default deleted (server dry run)"));
+    assert_eq!(
+        server.stdout.lines().last(),
+        Some("peerauthentication.security.istio.io/default deleted (server dry run)")
+    );
     assert!(server.stdout.contains("(server dry run):"), "{}", server.stdout);
     let w = writes(&lab);
     assert_eq!(w.len(), 1, "{w:?}");
-    assert!(w[0].verb == "delete" && w[0].dry_run && !w[0].is_persisted_write(), "{w:?}");
+    assert!(
+        w[0].verb == "delete" && w[0].dry_run && !w[0].is_persisted_write(),
+        "{w:?}"
+    );
     assert_eq!(w[0].name, "default");
-    assert!(policy(&lab, "istioinaction", "default").is_some(), "a dry run deletes nothing");
+    assert!(
+        policy(&lab, "istioinaction", "default").is_some(),
+        "a dry run deletes nothing"
+    );
 
     // The real run deletes it.
     lab.sim().clear_requests();
@@ -895,7 +904,11 @@ fn inherit_output_json_prints_the_deleted_object() {
     let none = lab.plugin(&["enable", "istioinaction", "--inherit", "-o", "yaml"]);
     assert_eq!(none.code, 0, "{}", none.stderr);
     assert_eq!(none.stdout, "apiVersion: v1\nitems: []\nkind: List\n");
-    assert!(none.stderr.contains("nothing to remove, unchanged"), "{}", none.stderr);
+    assert!(
+        none.stderr.contains("nothing to remove, unchanged"),
+        "{}",
+        none.stderr
+    );
 }
 
 #[test]
@@ -929,7 +942,12 @@ spec: {mtls: {mode: DISABLE}}
         web.find("STRICT") < web.find("->") && web.rfind("DISABLE") > web.find("->"),
         "{web}"
     );
-    assert!(run.stdout.contains("--- live/security.istio.io.v1.PeerAuthentication.istioinaction.legacy"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("--- live/security.istio.io.v1.PeerAuthentication.istioinaction.legacy"),
+        "{}",
+        run.stdout
+    );
     assert!(policy(&lab, "istioinaction", "legacy").is_none());
     assert!(policy(&lab, "istioinaction", "default").is_some());
 }
@@ -950,20 +968,31 @@ spec: {mtls: {mode: DISABLE}}
         lab.sim().clear_requests();
         let run = lab.plugin(&["enable", "istioinaction", "--inherit", dry]);
         assert_eq!(run.code, 1, "{dry}: {}", run.stderr);
-        assert!(writes(&lab).iter().all(|r| r.dry_run), "{dry}: {:?}", writes(&lab));
+        assert!(
+            writes(&lab).iter().all(|r| r.dry_run),
+            "{dry}: {:?}",
+            writes(&lab)
+        );
     }
     lab.sim().clear_requests();
     let run = lab.plugin(&["enable", "istioinaction", "--inherit"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
-        run.stderr.contains("error: refusing to delete peerauthentication.security.istio.io/default: ")
-            && run.stderr.contains("from STRICT to DISABLE once the level above decides")
+        run.stderr
+            .contains("error: refusing to delete peerauthentication.security.istio.io/default: ")
+            && run
+                .stderr
+                .contains("from STRICT to DISABLE once the level above decides")
             && run.stderr.contains("--force"),
         "{}",
         run.stderr
     );
     assert!(
-        run.stderr.lines().last().unwrap().starts_with("error: nothing was deleted"),
+        run.stderr
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("error: nothing was deleted"),
         "{}",
         run.stderr
     );
@@ -1122,7 +1151,10 @@ fn inherit_deletes_only_the_object_it_reviewed() {
         .iter()
         .any(|r| r.verb == "get" && r.resource == "peerauthentications" && r.name == "default")
     {
-        assert!(reviewed.elapsed().as_secs() < 30, "the plugin never read the policy");
+        assert!(
+            reviewed.elapsed().as_secs() < 30,
+            "the plugin never read the policy"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     lab.put_yaml(
@@ -1183,7 +1215,11 @@ fn mesh_without_a_readable_mesh_config_needs_root_namespace() {
     // Naming the assumed root namespace is refused the same way.
     let named = lab.plugin(&["enable", "istio-system", "--strict", "--dry-run"]);
     assert_eq!(named.code, 1, "{}", named.stderr);
-    assert!(named.stderr.contains("pass --root-namespace NS with --mesh"), "{}", named.stderr);
+    assert!(
+        named.stderr.contains("pass --root-namespace NS with --mesh"),
+        "{}",
+        named.stderr
+    );
 
     // Given, it is used: the policy lands there, said once.
     let given = lab.plugin(&[
@@ -1196,7 +1232,9 @@ fn mesh_without_a_readable_mesh_config_needs_root_namespace() {
     ]);
     assert_eq!(given.code, 0, "{}", given.stderr);
     assert!(
-        given.stderr.contains("using the root namespace given by --root-namespace: \"mesh-root\"")
+        given
+            .stderr
+            .contains("using the root namespace given by --root-namespace: \"mesh-root\"")
             && !given.stderr.contains("assuming the root namespace"),
         "{}",
         given.stderr
@@ -1216,7 +1254,10 @@ fn mesh_with_a_forbidden_mesh_config_needs_root_namespace() {
         Scenario::lab().user(
             User::new("no-cm", "no-cm-token")
                 .allow(Rule::new(&["get", "list"], &["namespaces", "pods", "services"]))
-                .allow(Rule::new(&["get", "list"], &["peerauthentications", "destinationrules"]))
+                .allow(Rule::new(
+                    &["get", "list"],
+                    &["peerauthentications", "destinationrules"],
+                ))
                 .allow(Rule::new(&["create", "patch"], &["peerauthentications"])),
         ),
     );
@@ -1233,7 +1274,14 @@ fn mesh_with_a_forbidden_mesh_config_needs_root_namespace() {
     );
     let given = lab.plugin_as(
         "no-cm",
-        &["enable", "--mesh", "--strict", "--dry-run", "--root-namespace", "istio-system"],
+        &[
+            "enable",
+            "--mesh",
+            "--strict",
+            "--dry-run",
+            "--root-namespace",
+            "istio-system",
+        ],
     );
     assert_eq!(given.code, 0, "{}", given.stderr);
     assert!(
@@ -1258,11 +1306,24 @@ fn root_namespace_must_agree_with_the_mesh_config_and_needs_mesh() {
         run.stderr
     );
     assert!(writes(&lab).is_empty());
-    let same = lab.plugin(&["enable", "--mesh", "--strict", "--dry-run", "--root-namespace", "istio-system"]);
+    let same = lab.plugin(&[
+        "enable",
+        "--mesh",
+        "--strict",
+        "--dry-run",
+        "--root-namespace",
+        "istio-system",
+    ]);
     assert_eq!(same.code, 0, "{}", same.stderr);
     assert_usage_error(
         &lab,
-        &["enable", "istioinaction", "--strict", "--root-namespace", "istio-system"],
+        &[
+            "enable",
+            "istioinaction",
+            "--strict",
+            "--root-namespace",
+            "istio-system",
+        ],
         "--root-namespace names the root namespace of a mesh-wide change: it needs --mesh",
     );
     assert_usage_error(

@@ -198,7 +198,11 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
             }
             review = Some(r);
             compared.push(Compared {
-                file: change::file_name(&ar.api_version, &removal.honoured.namespace, &removal.honoured.name),
+                file: change::file_name(
+                    &ar.api_version,
+                    &removal.honoured.namespace,
+                    &removal.honoured.name,
+                ),
                 live: Some(live),
                 result: None,
             });

@@ -293,7 +293,14 @@ fn passes(review: &change::Review, object: &str, force: bool, verb: &str, done: 
         return false;
     }
     for r in &review.refusals {
-        eprintln!("warning: --force: {}: {r}", if verb == "change" { "writing despite" } else { "deleting despite" });
+        eprintln!(
+            "warning: --force: {}: {r}",
+            if verb == "change" {
+                "writing despite"
+            } else {
+                "deleting despite"
+            }
+        );
     }
     true
 }
@@ -314,10 +321,7 @@ struct Removing<'a> {
 /// `enable SCOPE --inherit`: removes the policy Istio honours at the scope (the workshop's
 /// rollback), after the same diff, effect and review as a change, with the same dry runs. The
 /// delete carries the reviewed object's uid and resourceVersion as preconditions.
-async fn remove(
-    ctx: Removing<'_>,
-    mut telemetry_request: crate::telemetry::Request,
-) -> Result<i32, Error> {
+async fn remove(ctx: Removing<'_>, mut telemetry_request: crate::telemetry::Request) -> Result<i32, Error> {
     let Removing {
         args,
         cluster,
@@ -352,7 +356,11 @@ async fn remove(
         eprintln!("note: {n}");
     }
     let object = change::object_ref(&removal.honoured.name);
-    let file = change::file_name(&ar.api_version, &removal.honoured.namespace, &removal.honoured.name);
+    let file = change::file_name(
+        &ar.api_version,
+        &removal.honoured.namespace,
+        &removal.honoured.name,
+    );
     let effect = change::Effect::of_removal(&read.snapshot, &removal.honoured.key());
     let toward_strict = change::removal_toward_strict(&effect.effects);
     let outside = if toward_strict && req.target != Target::Mesh {
@@ -363,8 +371,7 @@ async fn remove(
     let mut review = change::review_removal(&effect.effects, &outside);
     refuse_unread(&mut review, read, &outside);
     if toward_strict {
-        telemetry_request.namespaces =
-            super::telemetry::scope_of(&req.target, &removal.honoured.namespace);
+        telemetry_request.namespaces = super::telemetry::scope_of(&req.target, &removal.honoured.namespace);
         let before = crate::engine::analyze(&read.snapshot);
         let traffic = super::telemetry::read(cluster, &telemetry_request, &before).await;
         change::review_traffic(&mut review, &before, &effect.effects, &traffic);
