@@ -175,12 +175,16 @@ pub enum Command {
             not take effect: a DestinationRule sending plaintext to workloads that become STRICT, a \
             workload-level DISABLE mTLS clients would fail against, DISABLE on ambient workloads, a workload \
             policy shadowed by an older one, callers that sent plaintext (within --since, per Prometheus or the \
-            proxies' counters) to workloads that become STRICT. --force writes anyway and says what it overrode.",
+            proxies' counters) to workloads that become STRICT. --force writes anyway and says what it overrode.\n\n\
+            --inherit removes the scope's policy instead (the rollback), with the same diff, effect, review \
+            and dry runs; the DELETE carries the reviewed object's uid and resourceVersion, and a policy \
+            holding fields of other field managers needs --force-conflicts.",
         after_help = "Examples:\n  kubectl mtls enable istioinaction --strict --dry-run\n  \
             kubectl mtls enable istioinaction --strict\n  \
             kubectl mtls enable istioinaction --strict --telemetry-from proxies\n  \
             kubectl mtls enable istioinaction -l app=web-api --strict --port 8080=PERMISSIVE\n  \
-            kubectl mtls enable --mesh --permissive --dry-run=server"
+            kubectl mtls enable --mesh --permissive --dry-run=server\n  \
+            kubectl mtls enable istioinaction --inherit --dry-run"
     )]
     Enable(EnableArgs),
     /// Show what `enable` (or a PeerAuthentication manifest) would change, as YAML and as effect on workloads
@@ -744,6 +748,25 @@ mod tests {
         }
         assert!(parse(&["k", "enable", "ns", "--strict", "--dry-run=bogus"]).is_err());
         assert!(parse(&["k", "enable", "ns", "--mesh", "--strict"]).is_err());
+    }
+
+    #[test]
+    fn inherit_is_a_fifth_mode_of_enable_and_diff() {
+        match parse(&["k", "enable", "ns", "--inherit"]).unwrap().command {
+            Command::Enable(e) => assert!(e.mode.inherit && !e.mode.unset),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(parse(&["k", "enable", "ns", "--inherit", "--unset"]).is_err());
+        match parse(&["k", "diff", "ns", "--inherit"]).unwrap().command {
+            Command::Diff(d) => assert!(d.mode.selected().is_some_and(|m| m.inherit)),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(parse(&["k", "diff", "ns", "--inherit", "--strict"]).is_err());
+        let cli = parse(&["k", "enable", "--mesh", "--strict", "--root-namespace", "r"]).unwrap();
+        match cli.command {
+            Command::Enable(e) => assert_eq!(e.target.root_namespace.as_deref(), Some("r")),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]

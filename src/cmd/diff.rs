@@ -410,7 +410,7 @@ fn write_file(dir: &Path, name: &str, v: &Value) -> Result<(), Error> {
 }
 
 /// Runs the external diff program on two directories (LIVE and MERGED, one file per object,
-/// absent in LIVE for an object to create); its exit code 0 or 1 is passed on.
+/// absent in LIVE for an object to create, in MERGED for one to delete); its exit code 0 or 1 is passed on.
 fn run_external(cmd: &(String, Vec<String>), compared: &[Compared]) -> Result<i32, Error> {
     let live_dir = temp_dir("LIVE")?;
     let merged_dir = temp_dir("MERGED")?;
