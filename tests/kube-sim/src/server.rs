@@ -1438,6 +1438,16 @@ async fn run_exec(
     .await;
 }
 
+/// The DeleteOptions of a DELETE body (`{}` when there is none); not JSON is a 400.
+fn delete_options(body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
+    Ok(if v.is_object() { v } else { json!({}) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1474,14 +1484,4 @@ mod tests {
         assert_eq!(q[0].1, "app=web,tier in (a)");
         assert_eq!(q[2], ("watch".to_string(), String::new()));
     }
-}
-
-/// The DeleteOptions of a DELETE body (`{}` when there is none); not JSON is a 400.
-fn delete_options(body: &[u8]) -> Result<Value, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
-    }
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
-    Ok(if v.is_object() { v } else { json!({}) })
 }
