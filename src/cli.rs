@@ -221,12 +221,16 @@ pub enum Command {
             not take effect: a DestinationRule sending plaintext to workloads that become STRICT, a \
             workload-level DISABLE mTLS clients would fail against, DISABLE on ambient workloads, a workload \
             policy shadowed by an older one, callers that sent plaintext (within --since, per Prometheus or the \
-            proxies' counters) to workloads that become STRICT. --force writes anyway and says what it overrode.",
+            proxies' counters) to workloads that become STRICT. --force writes anyway and says what it overrode.\n\n\
+            --inherit removes the scope's policy instead (the rollback), with the same diff, effect, review \
+            and dry runs; the DELETE carries the reviewed object's uid and resourceVersion, and a policy \
+            holding fields of other field managers needs --force-conflicts.",
         after_help = "Examples:\n  kubectl mtls enable istioinaction --strict --dry-run\n  \
             kubectl mtls enable istioinaction --strict\n  \
             kubectl mtls enable istioinaction --strict --telemetry-from proxies\n  \
             kubectl mtls enable istioinaction -l app=web-api --strict --port 8080=PERMISSIVE\n  \
-            kubectl mtls enable --mesh --permissive --dry-run=server"
+            kubectl mtls enable --mesh --permissive --dry-run=server\n  \
+            kubectl mtls enable istioinaction --inherit --dry-run"
     )]
     Enable(EnableArgs),
     /// Show what `enable` (or a PeerAuthentication manifest) would change, as YAML and as effect on workloads
@@ -463,6 +467,9 @@ pub struct ModeFlags {
     /// Set the mode to UNSET: inherit from the level above
     #[arg(long)]
     pub unset: bool,
+    /// Remove the scope's policy (the one Istio honours): the level above decides again
+    #[arg(long)]
+    pub inherit: bool,
 }
 
 /// Which policy a change targets.
@@ -495,6 +502,10 @@ pub struct TargetArgs {
     /// The Istio revision whose mesh config to read (ConfigMap istio-REV)
     #[arg(long, value_name = "REV")]
     pub revision: Option<String>,
+
+    /// With --mesh: the root namespace, when the mesh config cannot be read (it must agree with the mesh config when it can)
+    #[arg(long, value_name = "NS")]
+    pub root_namespace: Option<String>,
 }
 
 /// `--dry-run` values.
@@ -564,16 +575,20 @@ pub struct DiffModeFlags {
     /// Set the mode to UNSET: inherit from the level above
     #[arg(long)]
     pub unset: bool,
+    /// Remove the scope's policy (the one Istio honours): the level above decides again
+    #[arg(long)]
+    pub inherit: bool,
 }
 
 impl DiffModeFlags {
     /// The mode flags, when one was given.
     pub fn selected(&self) -> Option<ModeFlags> {
-        (self.strict || self.permissive || self.disable || self.unset).then_some(ModeFlags {
+        (self.strict || self.permissive || self.disable || self.unset || self.inherit).then_some(ModeFlags {
             strict: self.strict,
             permissive: self.permissive,
             disable: self.disable,
             unset: self.unset,
+            inherit: self.inherit,
         })
     }
 }
@@ -815,6 +830,25 @@ mod tests {
         }
         assert!(parse(&["k", "enable", "ns", "--strict", "--dry-run=bogus"]).is_err());
         assert!(parse(&["k", "enable", "ns", "--mesh", "--strict"]).is_err());
+    }
+
+    #[test]
+    fn inherit_is_a_fifth_mode_of_enable_and_diff() {
+        match parse(&["k", "enable", "ns", "--inherit"]).unwrap().command {
+            Command::Enable(e) => assert!(e.mode.inherit && !e.mode.unset),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(parse(&["k", "enable", "ns", "--inherit", "--unset"]).is_err());
+        match parse(&["k", "diff", "ns", "--inherit"]).unwrap().command {
+            Command::Diff(d) => assert!(d.mode.selected().is_some_and(|m| m.inherit)),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(parse(&["k", "diff", "ns", "--inherit", "--strict"]).is_err());
+        let cli = parse(&["k", "enable", "--mesh", "--strict", "--root-namespace", "r"]).unwrap();
+        match cli.command {
+            Command::Enable(e) => assert_eq!(e.target.root_namespace.as_deref(), Some("r")),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]

@@ -249,6 +249,9 @@ pub struct ClusterRead {
     pub warnings: Vec<String>,
     /// The Istio APIs found by discovery.
     pub apis: IstioApis,
+    /// Why the mesh config could not be read, when it could not (the root namespace is then
+    /// assumed, not confirmed).
+    pub mesh_unread: Option<String>,
 }
 
 fn push_namespace(
@@ -264,10 +267,12 @@ async fn read_mesh(
     cluster: &Cluster,
     opts: &ReadOptions,
     warnings: &mut Vec<String>,
+    unread: &mut Option<String>,
 ) -> Result<MeshSettings, Error> {
     let name = mesh_configmap_name(opts.revision.as_deref());
     let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &opts.istio_namespace);
-    let fallback = |why: String, warnings: &mut Vec<String>| {
+    let mut fallback = |why: String, warnings: &mut Vec<String>| {
+        *unread = Some(why.clone());
         warnings.push(format!(
             "{why}; assuming the root namespace is the Istio namespace \"{}\"",
             opts.istio_namespace
@@ -314,7 +319,8 @@ pub async fn read_snapshot(
     };
     let mut gaps = Vec::new();
     let mut warnings = Vec::new();
-    let mesh = read_mesh(cluster, opts, &mut warnings).await?;
+    let mut mesh_unread = None;
+    let mesh = read_mesh(cluster, opts, &mut warnings, &mut mesh_unread).await?;
     let mut snapshot = Snapshot::new(&mesh);
     let root = mesh.root_namespace.clone();
 
@@ -486,6 +492,7 @@ pub async fn read_snapshot(
         gaps,
         warnings,
         apis,
+        mesh_unread,
     })
 }
 

@@ -607,3 +607,108 @@ fn a_manifest_namespace_other_than_n_is_refused_as_kubectl_does() {
     let run = lab.plugin(&["diff", "-n", "istioinaction", "-f", &file]);
     assert_eq!(run.code, 1, "{}", run.stderr);
 }
+
+// ---------------------------------------------------------------------------------------------
+// `diff SCOPE --inherit` (issue 10 item 6) and `--mesh` with an unconfirmed root namespace
+// (issue 10 item 4).
+
+const NS_STRICT: &str = r#"
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istioinaction}
+spec: {mtls: {mode: STRICT}}
+"#;
+
+on_both_backends! {
+fn inherit_previews_the_removal_and_writes_nothing(backend) {
+    let lab = backend.start(Scenario::lab());
+    lab.put_yaml(NS_STRICT);
+    lab.clear_requests();
+    let run = lab.plugin(&["diff", "istioinaction", "--inherit"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let out = &run.stdout;
+    assert!(
+        out.starts_with(
+            "--- live/security.istio.io.v1.PeerAuthentication.istioinaction.default\n+++ merged/security.istio.io.v1.PeerAuthentication.istioinaction.default\n@@ -1,"
+        ) && out.contains(" +0,0 @@\n-apiVersion: security.istio.io/v1\n"),
+        "{out}"
+    );
+    assert!(out.contains("-    mode: STRICT\n"), "{out}");
+    let web = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("istioinaction/web-api "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        web.find("STRICT") < web.find("->") && web.rfind("PERMISSIVE") > web.find("->"),
+        "{web}"
+    );
+    if let Some(log) = lab.log() {
+        let writes: Vec<RequestRecord> = log.into_iter().filter(is_write).collect();
+        assert!(writes.is_empty(), "{writes:?}");
+    }
+    assert!(
+        lab.get("security.istio.io/v1", "PeerAuthentication", "istioinaction", "default")
+            .is_some()
+    );
+    // With nothing to remove there is no difference.
+    let none = lab.plugin(&["diff", "default", "--inherit"]);
+    assert_eq!(none.code, 0, "{}", none.stderr);
+    assert!(none.stdout.is_empty(), "{}", none.stdout);
+    assert!(
+        none.stderr
+            .contains("note: no namespace-wide PeerAuthentication in default: nothing to remove"),
+        "{}",
+        none.stderr
+    );
+}
+}
+
+on_both_backends! {
+fn inherit_says_what_enable_would_refuse(backend) {
+    let lab = backend.start(Scenario::lab());
+    lab.put_yaml(NS_STRICT);
+    lab.put_yaml(
+        r#"
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: DISABLE}}
+"#,
+    );
+    let run = lab.plugin(&["diff", "istioinaction", "--inherit"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("warning: `kubectl mtls enable` would refuse this change: ")
+            && run.stderr.contains("from STRICT to DISABLE"),
+        "{}",
+        run.stderr
+    );
+}
+}
+
+on_both_backends! {
+fn mesh_without_a_mesh_config_needs_root_namespace(backend) {
+    let lab = backend.start(Scenario::lab());
+    assert!(lab.delete("v1", "ConfigMap", "istio-system", "istio"));
+    let run = lab.plugin(&["diff", "--mesh", "--strict"]);
+    assert_eq!(run.code, 2, "diff's errors exit 2: {}", run.stderr);
+    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(
+        errors[0].contains("istio-system/istio does not exist")
+            && errors[0].contains("pass --root-namespace NS"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    let given = lab.plugin(&["diff", "--mesh", "--strict", "--root-namespace", "istio-system"]);
+    assert_eq!(given.code, 1, "{}", given.stderr);
+    assert!(
+        given
+            .stdout
+            .contains("+++ merged/security.istio.io.v1.PeerAuthentication.istio-system.default"),
+        "{}",
+        given.stdout
+    );
+}
+}

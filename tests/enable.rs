@@ -777,3 +777,558 @@ fn unset_inherits_and_the_namespace_can_come_from_dash_n() {
     assert_eq!(clash.code, 2, "{}", clash.stderr);
     assert!(clash.stderr.contains("disagree"), "{}", clash.stderr);
 }
+
+// ---------------------------------------------------------------------------------------------
+// `enable SCOPE --inherit` (issue 10 item 6) and `--mesh` with an unconfirmed root namespace
+// (issue 10 item 4).
+
+fn deletes(lab: &Lab) -> Vec<RequestRecord> {
+    writes(lab).into_iter().filter(|r| r.verb == "delete").collect()
+}
+
+fn row<'a>(out: &'a str, workload: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.trim_start().starts_with(&format!("{workload} ")))
+        .unwrap_or_else(|| panic!("no row for {workload}: {out}"))
+}
+
+const NS_STRICT: &str = r#"
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istioinaction}
+spec: {mtls: {mode: STRICT}}
+"#;
+
+#[test]
+fn inherit_removes_the_namespace_policy_with_diff_effect_and_dry_runs() {
+    let lab = Lab::start(Scenario::lab());
+    lab.put_yaml(NS_STRICT);
+
+    // Client dry run: the whole object removed, each workload back to the mesh default; no write.
+    lab.sim().clear_requests();
+    let dry = lab.plugin(&["enable", "istioinaction", "--inherit", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    let out = &dry.stdout;
+    assert!(
+        out.contains(
+            "--- live/security.istio.io.v1.PeerAuthentication.istioinaction.default\n+++ merged/security.istio.io.v1.PeerAuthentication.istioinaction.default\n@@ -1,"
+        ) && out.contains(" +0,0 @@\n-apiVersion: security.istio.io/v1\n"),
+        "{out}"
+    );
+    assert!(out.contains("-    mode: STRICT\n"), "{out}");
+    assert!(
+        out.lines().all(|l| !l.starts_with('+') || l.starts_with("+++ ")),
+        "nothing is added: {out}"
+    );
+    assert!(
+        out.contains("Workloads whose effective mTLS mode changes (dry run):"),
+        "{out}"
+    );
+    for w in ["history", "recommendation", "sleep", "web-api"] {
+        let line = row(out, &format!("istioinaction/{w}"));
+        assert!(
+            line.find("STRICT") < line.find("->") && line.rfind("PERMISSIVE") > line.find("->"),
+            "{line}"
+        );
+    }
+    assert_eq!(
+        out.lines().last(),
+        Some("peerauthentication.security.istio.io/default deleted (dry run)")
+    );
+    assert!(writes(&lab).is_empty(), "{:?}", writes(&lab));
+    assert!(policy(&lab, "istioinaction", "default").is_some());
+
+    // Server dry run: one DELETE with dryRun=All and the reviewed object's preconditions.
+    lab.sim().clear_requests();
+    let server = lab.plugin(&["enable", "istioinaction", "--inherit", "--dry-run=server"]);
+    assert_eq!(server.code, 0, "{}", server.stderr);
+    assert_eq!(
+        server.stdout.lines().last(),
+        Some("peerauthentication.security.istio.io/default deleted (server dry run)")
+    );
+    assert!(server.stdout.contains("(server dry run):"), "{}", server.stdout);
+    let w = writes(&lab);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].verb == "delete" && w[0].dry_run && !w[0].is_persisted_write(),
+        "{w:?}"
+    );
+    assert_eq!(w[0].name, "default");
+    assert!(
+        policy(&lab, "istioinaction", "default").is_some(),
+        "a dry run deletes nothing"
+    );
+
+    // The real run deletes it.
+    lab.sim().clear_requests();
+    let run = lab.plugin(&["enable", "istioinaction", "--inherit"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout.lines().last(),
+        Some("peerauthentication.security.istio.io/default deleted")
+    );
+    let d = deletes(&lab);
+    assert_eq!(d.len(), 1, "{:?}", writes(&lab));
+    assert!(d[0].is_persisted_write());
+    assert_eq!(writes(&lab).len(), 1);
+    assert!(policy(&lab, "istioinaction", "default").is_none());
+
+    // Nothing left to remove: "unchanged", exit 0, no write.
+    lab.sim().clear_requests();
+    let again = lab.plugin(&["enable", "istioinaction", "--inherit"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        again.stdout,
+        "no namespace-wide PeerAuthentication in istioinaction: nothing to remove, unchanged\n"
+    );
+    assert!(writes(&lab).is_empty(), "{:?}", writes(&lab));
+}
+
+#[test]
+fn inherit_output_json_prints_the_deleted_object() {
+    let lab = Lab::start(Scenario::lab());
+    lab.put_yaml(NS_STRICT);
+    let run = lab.plugin(&["enable", "istioinaction", "--inherit", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let obj = run.json();
+    assert_eq!(obj["kind"], "PeerAuthentication");
+    assert_eq!(obj["spec"]["mtls"]["mode"], "STRICT");
+    assert!(obj["metadata"].get("managedFields").is_none());
+    assert!(
+        run.stderr
+            .contains("peerauthentication.security.istio.io/default deleted"),
+        "{}",
+        run.stderr
+    );
+    assert!(policy(&lab, "istioinaction", "default").is_none());
+    let none = lab.plugin(&["enable", "istioinaction", "--inherit", "-o", "yaml"]);
+    assert_eq!(none.code, 0, "{}", none.stderr);
+    assert_eq!(none.stdout, "apiVersion: v1\nitems: []\nkind: List\n");
+    assert!(
+        none.stderr.contains("nothing to remove, unchanged"),
+        "{}",
+        none.stderr
+    );
+}
+
+#[test]
+fn inherit_removes_the_honoured_one_of_several_and_the_next_is_honoured() {
+    let lab = Lab::start(Scenario::lab());
+    lab.put_yaml(
+        r#"
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: legacy, namespace: istioinaction, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istioinaction, creationTimestamp: "2026-02-01T00:00:00Z"}
+spec: {mtls: {mode: DISABLE}}
+"#,
+    );
+    let run = lab.plugin(&["enable", "istioinaction", "--inherit", "--force"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "note: removing istioinaction/legacy, the namespace-wide policy Istio honours here (the oldest); the next one, istioinaction/default, will then be honoured"
+        ),
+        "{}",
+        run.stderr
+    );
+    // The effect is the engine's: the newer DISABLE policy decides once legacy is gone.
+    let web = row(&run.stdout, "istioinaction/web-api");
+    assert!(
+        web.find("STRICT") < web.find("->") && web.rfind("DISABLE") > web.find("->"),
+        "{web}"
+    );
+    assert!(
+        run.stdout
+            .contains("--- live/security.istio.io.v1.PeerAuthentication.istioinaction.legacy"),
+        "{}",
+        run.stdout
+    );
+    assert!(policy(&lab, "istioinaction", "legacy").is_none());
+    assert!(policy(&lab, "istioinaction", "default").is_some());
+}
+
+#[test]
+fn inherit_is_reviewed_strict_to_disable_under_a_mesh_wide_disable() {
+    let lab = Lab::start(Scenario::lab());
+    lab.put_yaml(NS_STRICT);
+    lab.put_yaml(
+        r#"
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: DISABLE}}
+"#,
+    );
+    for dry in ["--dry-run=client", "--dry-run=server"] {
+        lab.sim().clear_requests();
+        let run = lab.plugin(&["enable", "istioinaction", "--inherit", dry]);
+        assert_eq!(run.code, 1, "{dry}: {}", run.stderr);
+        assert!(
+            writes(&lab).iter().all(|r| r.dry_run),
+            "{dry}: {:?}",
+            writes(&lab)
+        );
+    }
+    lab.sim().clear_requests();
+    let run = lab.plugin(&["enable", "istioinaction", "--inherit"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("error: refusing to delete peerauthentication.security.istio.io/default: ")
+            && run
+                .stderr
+                .contains("from STRICT to DISABLE once the level above decides")
+            && run.stderr.contains("--force"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("error: nothing was deleted"),
+        "{}",
+        run.stderr
+    );
+    // The diff and effect were shown first.
+    assert!(run.stdout.contains("-    mode: STRICT"), "{}", run.stdout);
+    assert!(writes(&lab).is_empty(), "{:?}", writes(&lab));
+    assert!(policy(&lab, "istioinaction", "default").is_some());
+
+    let forced = lab.plugin(&["enable", "istioinaction", "--inherit", "--force"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert!(
+        forced.stderr.contains("warning: --force: deleting despite: "),
+        "{}",
+        forced.stderr
+    );
+    assert!(policy(&lab, "istioinaction", "default").is_none());
+}
+
+#[test]
+fn inherit_toward_strict_meets_the_destination_rule_review() {
+    // Removing a PERMISSIVE namespace policy under a mesh-wide STRICT makes web-api STRICT,
+    // while a DestinationRule sends it plaintext: refused, as `enable --strict` would be.
+    let lab = Lab::start(Scenario::lab());
+    lab.put_yaml(PLAINTEXT_RULE);
+    lab.put_yaml(
+        r#"
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: open, namespace: istioinaction}
+spec: {mtls: {mode: PERMISSIVE}}
+"#,
+    );
+    let run = lab.plugin(&["enable", "istioinaction", "--inherit"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "error: refusing to delete peerauthentication.security.istio.io/open: DestinationRuleDisablesTls"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(policy(&lab, "istioinaction", "open").is_some());
+}
+
+#[test]
+fn inherit_removes_mesh_wide_and_selector_policies() {
+    let lab = Lab::start(Scenario::lab());
+    lab.put_yaml(
+        r#"
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: PERMISSIVE}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: web-api, namespace: istioinaction}
+spec:
+  selector: {matchLabels: {app: web-api}}
+  mtls: {mode: STRICT}
+"#,
+    );
+    let sel = lab.plugin(&["enable", "istioinaction", "-l", "app=web-api", "--inherit"]);
+    assert_eq!(sel.code, 0, "{}", sel.stderr);
+    let web = row(&sel.stdout, "istioinaction/web-api");
+    assert!(web.find("STRICT") < web.find("->"), "{web}");
+    assert!(policy(&lab, "istioinaction", "web-api").is_none());
+    let none = lab.plugin(&["enable", "istioinaction", "-l", "app=web-api", "--inherit"]);
+    assert_eq!(none.code, 0, "{}", none.stderr);
+    assert_eq!(
+        none.stdout,
+        "no PeerAuthentication with the selector app=web-api in istioinaction: nothing to remove, unchanged\n"
+    );
+
+    let mesh = lab.plugin(&["enable", "--mesh", "--inherit"]);
+    assert_eq!(mesh.code, 0, "{}", mesh.stderr);
+    assert!(
+        mesh.stdout
+            .contains("--- live/security.istio.io.v1.PeerAuthentication.istio-system.default"),
+        "{}",
+        mesh.stdout
+    );
+    assert!(
+        lab.sim()
+            .cluster()
+            .get(PA_V1, "PeerAuthentication", "istio-system", "default")
+            .is_none()
+    );
+}
+
+#[test]
+fn inherit_refuses_a_policy_with_fields_of_other_managers_unless_force_conflicts() {
+    let lab = Lab::start(Scenario::lab());
+    lab.put_yaml(GITOPS_OWNED);
+    for dry in ["--dry-run=client", "--dry-run=server", "--dry-run=none"] {
+        lab.sim().clear_requests();
+        let run = lab.plugin(&["enable", "istioinaction", "--inherit", dry]);
+        assert_eq!(run.code, 1, "{dry}: {}", run.stderr);
+        let last = run.stderr.lines().last().unwrap();
+        assert!(
+            last.starts_with("error: peerauthentication.security.istio.io/default: refusing to delete it: fields of it are managed by \"argocd-controller\" (.spec.mtls.mode by \"argocd-controller\")")
+                && last.contains("--force-conflicts"),
+            "{dry}: {last}"
+        );
+        assert!(writes(&lab).is_empty(), "{dry}: {:?}", writes(&lab));
+    }
+    assert!(policy(&lab, "istioinaction", "default").is_some());
+    let forced = lab.plugin(&["enable", "istioinaction", "--inherit", "--force-conflicts"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert!(
+        forced
+            .stderr
+            .contains("warning: .spec.mtls.mode is managed by \"argocd-controller\": --force-conflicts deletes it anyway"),
+        "{}",
+        forced.stderr
+    );
+    assert!(policy(&lab, "istioinaction", "default").is_none());
+}
+
+#[test]
+fn inherit_of_a_policy_made_with_kubectl_needs_no_force_conflicts() {
+    let lab = Lab::start(Scenario::lab());
+    let file = lab.dir.path().join("pa.yaml");
+    std::fs::write(&file, NS_STRICT).unwrap();
+    if !have_kubectl("inherit_of_a_policy_made_with_kubectl_needs_no_force_conflicts") {
+        return;
+    }
+    let applied = lab.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let run = lab.plugin(&["enable", "istioinaction", "--inherit"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(policy(&lab, "istioinaction", "default").is_none());
+}
+
+#[test]
+fn inherit_deletes_only_the_object_it_reviewed() {
+    use kube_sim::{Fault, FaultRule};
+    let lab = Lab::start(Scenario::lab());
+    lab.put_yaml(NS_STRICT);
+    lab.sim().clear_requests();
+    // The DELETE waits; meanwhile someone changes the policy the plugin reviewed.
+    lab.sim().faults().arm(
+        FaultRule::new(Fault::Latency(std::time::Duration::from_secs(3)))
+            .verb("delete")
+            .resource("peerauthentications"),
+    );
+    let child = lab.spawn(&["enable", "istioinaction", "--inherit"]);
+    let reviewed = std::time::Instant::now();
+    while !lab
+        .requests()
+        .iter()
+        .any(|r| r.verb == "get" && r.resource == "peerauthentications" && r.name == "default")
+    {
+        assert!(
+            reviewed.elapsed().as_secs() < 30,
+            "the plugin never read the policy"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    lab.put_yaml(
+        r#"
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istioinaction}
+spec: {mtls: {mode: PERMISSIVE}}
+"#,
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with("error: peerauthentication.security.istio.io/default changed since it was reviewed (Operation cannot be fulfilled on PeerAuthentication.security.istio.io \"default\": the ResourceVersion in the precondition")
+            && last.contains("nothing was deleted"),
+        "{stderr}"
+    );
+    assert_eq!(
+        policy(&lab, "istioinaction", "default").unwrap()["spec"]["mtls"]["mode"],
+        "PERMISSIVE",
+        "the changed policy is not deleted"
+    );
+}
+
+#[test]
+fn inherit_takes_no_name_or_port() {
+    let lab = Lab::start(Scenario::lab());
+    assert_usage_error(
+        &lab,
+        &["enable", "istioinaction", "--inherit", "--name", "x"],
+        "--inherit removes the policy Istio honours at the scope: it takes no --name or --port",
+    );
+    assert_usage_error(
+        &lab,
+        &["enable", "istioinaction", "--inherit", "--strict"],
+        "cannot be used with",
+    );
+}
+
+#[test]
+fn mesh_without_a_readable_mesh_config_needs_root_namespace() {
+    let lab = Lab::start(Scenario::lab());
+    assert!(lab.delete("v1", "ConfigMap", "istio-system", "istio"));
+    lab.sim().clear_requests();
+    let run = lab.plugin(&["enable", "--mesh", "--strict"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(
+        errors[0].contains("the mesh config ConfigMap istio-system/istio does not exist")
+            && errors[0].contains("pass --root-namespace NS"),
+        "{}",
+        run.stderr
+    );
+    assert!(writes(&lab).is_empty(), "{:?}", writes(&lab));
+    // Naming the assumed root namespace is refused the same way.
+    let named = lab.plugin(&["enable", "istio-system", "--strict", "--dry-run"]);
+    assert_eq!(named.code, 1, "{}", named.stderr);
+    assert!(
+        named.stderr.contains("pass --root-namespace NS with --mesh"),
+        "{}",
+        named.stderr
+    );
+
+    // Given, it is used: the policy lands there, said once.
+    let given = lab.plugin(&[
+        "enable",
+        "--mesh",
+        "--permissive",
+        "--dry-run",
+        "--root-namespace",
+        "mesh-root",
+    ]);
+    assert_eq!(given.code, 0, "{}", given.stderr);
+    assert!(
+        given
+            .stderr
+            .contains("using the root namespace given by --root-namespace: \"mesh-root\"")
+            && !given.stderr.contains("assuming the root namespace"),
+        "{}",
+        given.stderr
+    );
+    assert!(
+        given
+            .stdout
+            .contains("+++ merged/security.istio.io.v1.PeerAuthentication.mesh-root.default"),
+        "{}",
+        given.stdout
+    );
+}
+
+#[test]
+fn mesh_with_a_forbidden_mesh_config_needs_root_namespace() {
+    let lab = Lab::start(
+        Scenario::lab().user(
+            User::new("no-cm", "no-cm-token")
+                .allow(Rule::new(&["get", "list"], &["namespaces", "pods", "services"]))
+                .allow(Rule::new(
+                    &["get", "list"],
+                    &["peerauthentications", "destinationrules"],
+                ))
+                .allow(Rule::new(&["create", "patch"], &["peerauthentications"])),
+        ),
+    );
+    let run = lab.plugin_as("no-cm", &["enable", "--mesh", "--strict", "--dry-run"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(
+        errors[0].starts_with("error: cannot read the mesh config: ")
+            && errors[0].contains("forbidden")
+            && errors[0].contains("pass --root-namespace NS"),
+        "{}",
+        run.stderr
+    );
+    let given = lab.plugin_as(
+        "no-cm",
+        &[
+            "enable",
+            "--mesh",
+            "--strict",
+            "--dry-run",
+            "--root-namespace",
+            "istio-system",
+        ],
+    );
+    assert_eq!(given.code, 0, "{}", given.stderr);
+    assert!(
+        given
+            .stdout
+            .contains("+++ merged/security.istio.io.v1.PeerAuthentication.istio-system.default"),
+        "{}",
+        given.stdout
+    );
+}
+
+#[test]
+fn root_namespace_must_agree_with_the_mesh_config_and_needs_mesh() {
+    let lab = Lab::start(Scenario::lab());
+    lab.sim().clear_requests();
+    let run = lab.plugin(&["enable", "--mesh", "--strict", "--root-namespace", "elsewhere"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--root-namespace elsewhere disagrees with the mesh config istio-system/istio, which makes istio-system the root namespace"),
+        "{}",
+        run.stderr
+    );
+    assert!(writes(&lab).is_empty());
+    let same = lab.plugin(&[
+        "enable",
+        "--mesh",
+        "--strict",
+        "--dry-run",
+        "--root-namespace",
+        "istio-system",
+    ]);
+    assert_eq!(same.code, 0, "{}", same.stderr);
+    assert_usage_error(
+        &lab,
+        &[
+            "enable",
+            "istioinaction",
+            "--strict",
+            "--root-namespace",
+            "istio-system",
+        ],
+        "--root-namespace names the root namespace of a mesh-wide change: it needs --mesh",
+    );
+    assert_usage_error(
+        &lab,
+        &["enable", "--mesh", "--strict", "--root-namespace", "x/../y"],
+        "invalid namespace name",
+    );
+}

@@ -365,3 +365,53 @@ pub fn predicted_conflicts(live: &Value, body: &Value, manager: &str) -> Vec<(St
     }
     out
 }
+
+/// The fields of a live object held by other field managers than `manager` and kubectl's own
+/// ([`KUBECTL_MANAGERS`]): what deleting the object would take from them. `(manager, .field)`
+/// pairs, in the order of `managedFields`.
+pub fn foreign_fields(live: &Value, manager: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for e in live
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let m = e.get("manager").and_then(Value::as_str).unwrap_or("");
+        if m == manager || is_kubectl_manager(m) {
+            continue;
+        }
+        let Some(fields) = e.get("fieldsV1") else { continue };
+        for path in fields_v1_paths(fields) {
+            let field = format!(".{}", path.join("."));
+            if !out.contains(&(m.to_string(), field.clone())) {
+                out.push((m.to_string(), field));
+            }
+        }
+    }
+    out
+}
+
+/// The error for a removal of an object other managers hold fields of: names them and the
+/// fields, and suggests `--force-conflicts`.
+pub fn foreign_fields_error(fields: &[(String, String)], object: &str) -> Error {
+    let mut managers: Vec<&str> = Vec::new();
+    for (m, _) in fields {
+        if !managers.contains(&m.as_str()) {
+            managers.push(m);
+        }
+    }
+    let who = managers
+        .iter()
+        .map(|m| format!("\"{m}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let detail = fields
+        .iter()
+        .map(|(m, f)| format!("{f} by \"{m}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Error::Other(format!(
+        "{object}: refusing to delete it: fields of it are managed by {who} ({detail}); nothing was deleted. If {who} should no longer own it, re-run with --force-conflicts (a GitOps tool may create it again: remove it from the source it applies instead)"
+    ))
+}

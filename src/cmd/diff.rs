@@ -120,7 +120,8 @@ fn read_manifests(files: &[String], recursive: bool) -> Result<Vec<change::Manif
 struct Compared {
     file: String,
     live: Option<Value>,
-    result: Value,
+    /// The object after the change (`None`: deleted, `--inherit`).
+    result: Option<Value>,
 }
 
 /// The result of applying `body`: the server's dry-run answer when it allows one, else a
@@ -207,7 +208,7 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
         (None, Some(mode)) => Some(change::request(&super::request_input(mode, t, global))?),
         (None, None) => {
             return Err(Error::Usage(
-                "give the change (--strict, --permissive, --disable or --unset) or manifests with -f FILE"
+                "give the change (--strict, --permissive, --disable, --unset or --inherit) or manifests with -f FILE"
                     .into(),
             ));
         }
@@ -230,8 +231,66 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
 
     let mut compared: Vec<Compared> = Vec::new();
     let mut review = None;
+    let mut removal_effect = None;
     let read: ClusterRead;
-    if let Some(mut req) = req {
+    if let Some(mut req) = req.clone().filter(|r| r.inherit) {
+        let (r, namespace) = change::read_for(&cluster, &mut req, &opts).await?;
+        read = r;
+        super::print_read_notes(&read);
+        let ar = read.apis.peer_authentication.clone().ok_or(Error::IstioMissing)?;
+        let found = change::choose_removal(&read.snapshot, &req, &namespace);
+        let live = match &found {
+            Some(r) => change::get_live(&cluster, &ar, &r.honoured.namespace, &r.honoured.name).await?,
+            None => None,
+        };
+        if let (Some(removal), Some(live)) = (found, live) {
+            for n in &removal.notes {
+                eprintln!("note: {n}");
+            }
+            let effect = change::Effect::of_removal(&read.snapshot, &removal.honoured.key());
+            let toward_strict = change::removal_toward_strict(&effect.effects);
+            let outside = if toward_strict && req.target != Target::Mesh {
+                change::outside_clients(&cluster, &read.snapshot, &removal.honoured).await?
+            } else {
+                Outside::NotChecked
+            };
+            let mut r = change::review_removal(&effect.effects, &outside);
+            if toward_strict {
+                telemetry_request.namespaces =
+                    super::telemetry::scope_of(&req.target, &removal.honoured.namespace);
+                let before = crate::engine::analyze(&read.snapshot);
+                let traffic = super::telemetry::read(&cluster, &telemetry_request, &before).await;
+                change::review_traffic(&mut r, &before, &effect.effects, &traffic);
+            }
+            let foreign = change::foreign_fields(&live, &manager);
+            if !foreign.is_empty() {
+                r.refusals.push(format!(
+                    "fields of it are managed by other field managers ({}): it needs --force-conflicts",
+                    foreign
+                        .iter()
+                        .map(|(m, f)| format!("{f} by \"{m}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            review = Some(r);
+            compared.push(Compared {
+                file: change::file_name(
+                    &ar.api_version,
+                    &removal.honoured.namespace,
+                    &removal.honoured.name,
+                ),
+                live: Some(live),
+                result: None,
+            });
+            removal_effect = Some(effect);
+        } else {
+            eprintln!(
+                "note: {}: nothing to remove",
+                change::nothing_to_remove(&req.target, &namespace)
+            );
+        }
+    } else if let Some(mut req) = req {
         let (r, namespace) = change::read_for(&cluster, &mut req, &opts).await?;
         read = r;
         super::print_read_notes(&read);
@@ -275,7 +334,7 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
                 &prepared.chosen.name,
             ),
             live: prepared.live,
-            result,
+            result: Some(result),
         });
     } else {
         let manifests = manifests.unwrap_or_default();
@@ -338,24 +397,36 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
             compared.push(Compared {
                 file: change::file_name(&ar.api_version, &ns, &name),
                 live,
-                result,
+                result: Some(result),
             });
         }
     }
 
     // The effect of all changes together.
-    let results: Vec<&Value> = compared.iter().map(|c| &c.result).collect();
-    let effect = change::Effect::of(&read.snapshot, &results)?;
-    let differs = compared
-        .iter()
-        .any(|c| change::differs(c.live.as_ref(), &c.result));
+    let effect = match removal_effect {
+        Some(e) => e,
+        None => {
+            let results: Vec<&Value> = compared.iter().filter_map(|c| c.result.as_ref()).collect();
+            change::Effect::of(&read.snapshot, &results)?
+        }
+    };
+    let differs = compared.iter().any(|c| match &c.result {
+        Some(result) => change::differs(c.live.as_ref(), result),
+        None => c.live.is_some(),
+    });
 
     let code = match external {
         Some(cmd) => run_external(&cmd, &compared)?,
         None => {
             let mut text = String::new();
             for c in &compared {
-                text.push_str(&render::diff::object_diff(c.live.as_ref(), &c.result, &c.file)?);
+                match (&c.result, &c.live) {
+                    (Some(result), live) => {
+                        text.push_str(&render::diff::object_diff(live.as_ref(), result, &c.file)?)
+                    }
+                    (None, Some(live)) => text.push_str(&render::diff::removal_diff(live, &c.file)?),
+                    (None, None) => {}
+                }
             }
             print!("{text}");
             i32::from(differs)
@@ -418,7 +489,7 @@ fn write_file(dir: &Path, name: &str, v: &Value) -> Result<(), Error> {
 }
 
 /// Runs the external diff program on two directories (LIVE and MERGED, one file per object,
-/// absent in LIVE for an object to create); its exit code 0 or 1 is passed on.
+/// absent in LIVE for an object to create, in MERGED for one to delete); its exit code 0 or 1 is passed on.
 fn run_external(cmd: &(String, Vec<String>), compared: &[Compared]) -> Result<i32, Error> {
     let live_dir = temp_dir("LIVE")?;
     let merged_dir = temp_dir("MERGED")?;
@@ -427,7 +498,9 @@ fn run_external(cmd: &(String, Vec<String>), compared: &[Compared]) -> Result<i3
             if let Some(l) = &c.live {
                 write_file(&live_dir, &c.file, l)?;
             }
-            write_file(&merged_dir, &c.file, &c.result)?;
+            if let Some(result) = &c.result {
+                write_file(&merged_dir, &c.file, result)?;
+            }
         }
         let _ = std::io::stdout().flush();
         let status = std::process::Command::new(&cmd.0)

@@ -223,6 +223,17 @@ pub fn object_diff(live: Option<&Value>, result: &Value, file: &str) -> Result<S
     ))
 }
 
+/// The diff of an object deleted: every line removed, as `kubectl diff` shows a deletion.
+pub fn removal_diff(live: &Value, file: &str) -> Result<String, Error> {
+    let old = super::to_yaml(&change::clean(live))?;
+    Ok(unified(
+        &old,
+        "",
+        &format!("live/{file}"),
+        &format!("merged/{file}"),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -925,7 +925,33 @@ async fn resource_request(
             Ok(write_response(200, &present(&w.object, t, version), &w.warnings))
         }
         "delete" => {
-            let obj = cluster.delete_obj(t, ns_str, name, rec.dry_run)?;
+            // DeleteOptions may come in the body (client-go and kube-rs send them there):
+            // `dryRun` and `preconditions` are honoured as kube-apiserver does.
+            let options = delete_options(body)?;
+            if let Some(values) = options.get("dryRun").and_then(Value::as_array) {
+                let bad: Vec<String> = values
+                    .iter()
+                    .map(|v| v.as_str().unwrap_or("").to_string())
+                    .filter(|v| v != "All")
+                    .collect();
+                if !bad.is_empty() {
+                    return Err(ApiError::invalid(
+                        "DeleteOptions",
+                        "meta.k8s.io",
+                        "",
+                        vec![crate::status::Cause {
+                            reason: "FieldValueNotSupported",
+                            message: format!("Unsupported value: {bad:?}: supported values: \"All\""),
+                            field: "dryRun".into(),
+                        }],
+                    ));
+                }
+                if !values.is_empty() {
+                    rec.dry_run = true;
+                }
+            }
+            let preconditions = options.get("preconditions").cloned().unwrap_or(Value::Null);
+            let obj = cluster.delete_checked(t, ns_str, name, rec.dry_run, &preconditions)?;
             // kube-apiserver answers an immediate deletion with a Status (pods and namespaces
             // are deleted gracefully there and answer with the object).
             if !(t.group.is_empty() && matches!(t.plural.as_str(), "pods" | "namespaces")) {
@@ -1410,6 +1436,16 @@ async fn run_exec(
         }
     })
     .await;
+}
+
+/// The DeleteOptions of a DELETE body (`{}` when there is none); not JSON is a 400.
+fn delete_options(body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
+    Ok(if v.is_object() { v } else { json!({}) })
 }
 
 #[cfg(test)]

@@ -520,3 +520,67 @@ fn rbac_denials() {
         &p.both(true, "GET", "/api/v1/namespaces/default", JSON, JSON, Value::Null),
     );
 }
+
+/// DELETE with DeleteOptions in the body, as kube-rs and client-go send them: `dryRun` deletes
+/// nothing, and `preconditions` (uid, resourceVersion) that no longer hold are a 409 Conflict,
+/// for a dry run too.
+#[test]
+fn delete_options_dry_run_and_preconditions() {
+    let Some(p) = Pair::new() else { return };
+    same("create", &p.admin("POST", PA_W, JSON, pa("del", "STRICT")));
+    same(
+        "dry-run delete in the body",
+        &p.admin(
+            "DELETE",
+            &format!("{PA}/del"),
+            JSON,
+            json!({"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"]}),
+        ),
+    );
+    same(
+        "still there after the dry-run delete",
+        &p.admin("GET", &format!("{PA}/del"), JSON, Value::Null),
+    );
+    same(
+        "an unknown dryRun value in the body",
+        &p.admin("DELETE", &format!("{PA}/del"), JSON, json!({"dryRun": ["Some"]})),
+    );
+    // The uid and resourceVersion in the messages differ between the servers: masked.
+    let mask = |mut a: Answer| {
+        if let Some(m) = a.body["message"].as_str() {
+            let masked: String = match m.split_once(" in record (") {
+                Some((head, tail)) => format!(
+                    "{head} in record (<value>){}",
+                    tail.split_once(')').map(|(_, t)| t).unwrap_or("")
+                ),
+                None => m.to_string(),
+            };
+            a.body["message"] = json!(masked);
+        }
+        a
+    };
+    let delete = |options: Value| {
+        let (sim, real) = p.admin("DELETE", &format!("{PA}/del"), JSON, options);
+        (mask(sim), mask(real))
+    };
+    same(
+        "a uid precondition that does not hold",
+        &delete(json!({"preconditions": {"uid": "0"}})),
+    );
+    same(
+        "a resourceVersion precondition that does not hold",
+        &delete(json!({"preconditions": {"resourceVersion": "1"}})),
+    );
+    same(
+        "a dry run checks the preconditions too",
+        &delete(json!({"dryRun": ["All"], "preconditions": {"uid": "0"}})),
+    );
+    same(
+        "still there",
+        &p.admin("GET", &format!("{PA}/del"), JSON, Value::Null),
+    );
+    same(
+        "a plain delete",
+        &p.admin("DELETE", &format!("{PA}/del"), JSON, json!({})),
+    );
+}
