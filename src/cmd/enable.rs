@@ -169,24 +169,28 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
     )?);
     if outcome != Outcome::Unchanged {
         let ports = effect.ports(&read.snapshot);
-        out.section(&render::diff::effects(&effect.effects, &ports, suffix));
+        out.section(&render::diff::effects(
+            &effect.effects,
+            &ports,
+            suffix,
+            args.show_all,
+        ));
     }
-    for w in &review.warnings {
-        eprintln!("warning: {w}");
-    }
+    eprint!("{}", render::diff::warnings(&review.warnings, args.show_all));
     if !review.refusals.is_empty() {
         if !args.force {
-            for r in &review.refusals {
-                eprintln!("error: refusing to change {object}: {r}");
-            }
-            eprintln!(
-                "error: nothing was written; the review shows this change would break traffic or not take effect (--force writes anyway)"
+            eprint!(
+                "{}",
+                render::diff::refusal(&object, &review.refusals, args.show_all)
             );
             return Ok(1);
         }
-        for r in &review.refusals {
-            eprintln!("warning: --force: writing despite: {r}");
-        }
+        let forced: Vec<String> = review
+            .refusals
+            .iter()
+            .map(|r| format!("--force: writing despite: {r}"))
+            .collect();
+        eprint!("{}", render::diff::warnings(&forced, args.show_all));
     }
 
     let result = match dry {

@@ -105,13 +105,155 @@ fn workload_text(c: &ModeChange) -> String {
     }
 }
 
+/// More rows than this in the table of workloads that change, and it is summarised per
+/// namespace (or, with more namespaces than this, per change) unless every row is asked for.
+pub const EFFECT_ROWS: usize = 30;
+/// Namespace-level changes listed before "... and N more".
+pub const NAMESPACE_ROWS: usize = 5;
+/// Findings created or resolved listed before "... and N more".
+pub const FINDING_ROWS: usize = 20;
+/// What a summarised section tells the user to get every line.
+pub const SHOW_ALL_HINT: &str = "--show-all lists every one";
+
+fn indent(out: &mut String, table: &str) {
+    for line in table.lines() {
+        out.push_str("  ");
+        out.push_str(line);
+        out.push('\n');
+    }
+}
+
+fn pods_text(pods: usize, meshed: usize) -> String {
+    if meshed == pods {
+        format!("{pods} in mesh")
+    } else if meshed == 0 {
+        format!("{pods} outside the mesh: not enforced")
+    } else {
+        format!("{pods} ({} outside the mesh)", pods - meshed)
+    }
+}
+
+/// Workloads, pods and meshed pods of some changes, each workload counted once.
+#[derive(Default)]
+struct Tally {
+    namespaces: std::collections::BTreeSet<String>,
+    workloads: std::collections::BTreeMap<(String, String, String), (usize, usize)>,
+    ports: usize,
+}
+
+impl Tally {
+    fn add(&mut self, c: &ModeChange) {
+        self.namespaces.insert(c.workload.namespace.clone());
+        let key = (
+            c.workload.namespace.clone(),
+            c.workload.kind.clone(),
+            c.workload.name.clone(),
+        );
+        let e = self.workloads.entry(key).or_insert((0, 0));
+        e.0 = e.0.max(c.pods);
+        e.1 = e.1.max(c.meshed_pods);
+        if c.port.is_some() {
+            self.ports += 1;
+        }
+    }
+
+    fn pods(&self) -> (usize, usize) {
+        self.workloads
+            .values()
+            .fold((0, 0), |(p, m), (wp, wm)| (p + wp, m + wm))
+    }
+
+    fn workloads_text(&self) -> String {
+        let mut s = super::count(self.workloads.len(), "workload");
+        if self.ports > 0 {
+            s.push_str(&format!(" ({} own)", super::count(self.ports, "port")));
+        }
+        s
+    }
+}
+
+/// The summary of a table too long to print: per namespace and change, or per change alone
+/// when there are too many namespaces, with exact totals.
+fn summarised_changes(e: &Effects, ports: &[PortException], suffix: &str) -> String {
+    use std::collections::BTreeMap;
+    let mut total = Tally::default();
+    let mut by_ns: BTreeMap<(String, String, String), Tally> = BTreeMap::new();
+    let mut by_change: BTreeMap<(String, String), Tally> = BTreeMap::new();
+    for c in &e.changes {
+        let (from, to) = (modes_text(&c.from), modes_text(&c.to));
+        total.add(c);
+        by_ns
+            .entry((c.workload.namespace.clone(), from.clone(), to.clone()))
+            .or_default()
+            .add(c);
+        by_change.entry((from, to)).or_default().add(c);
+    }
+    let (pods, meshed) = total.pods();
+    let mut out = paint(
+        &format!(
+            "Workloads whose effective mTLS mode changes{suffix}: {} ({}{}) in {}, summarised ({SHOW_ALL_HINT}):",
+            total.workloads_text(),
+            super::count(pods, "pod"),
+            if meshed == pods {
+                String::new()
+            } else {
+                format!(", {} outside the mesh", pods - meshed)
+            },
+            super::count(total.namespaces.len(), "namespace"),
+        ),
+        Role::Header,
+    );
+    out.push('\n');
+    if by_ns.len() <= EFFECT_ROWS {
+        let mut t = Table::new(&["namespace", "from", "", "to", "workloads", "pods"]);
+        for ((ns, from, to), tally) in &by_ns {
+            let (p, m) = tally.pods();
+            t.row(vec![
+                ns.clone().into(),
+                Cell::styled(from.clone(), role_of(from)),
+                "->".into(),
+                Cell::styled(to.clone(), role_of(to)),
+                tally.workloads_text().into(),
+                pods_text(p, m).into(),
+            ]);
+        }
+        indent(&mut out, &t.render());
+    } else {
+        let mut t = Table::new(&["from", "", "to", "namespaces", "workloads", "pods"]);
+        for ((from, to), tally) in &by_change {
+            let (p, m) = tally.pods();
+            t.row(vec![
+                Cell::styled(from.clone(), role_of(from)),
+                "->".into(),
+                Cell::styled(to.clone(), role_of(to)),
+                tally.namespaces.len().to_string().into(),
+                tally.workloads_text().into(),
+                pods_text(p, m).into(),
+            ]);
+        }
+        indent(&mut out, &t.render());
+    }
+    if !ports.is_empty() {
+        out.push_str(&format!(
+            "  {} {} {} own setting\n",
+            super::count(ports.len(), "port"),
+            if ports.len() == 1 { "keeps" } else { "keep" },
+            if ports.len() == 1 { "its" } else { "their" },
+        ));
+    }
+    out
+}
+
 /// The effect of a change: a table of workloads (and ports) whose effective mode changes,
 /// then namespace-level changes and findings created and resolved. `suffix` is appended to the
-/// section titles (`" (dry run)"`).
-pub fn effects(e: &Effects, ports: &[PortException], suffix: &str) -> String {
+/// section titles (`" (dry run)"`). Unless `show_all`, long sections are summarised (see
+/// [`EFFECT_ROWS`]), so a mesh-wide change over a huge cluster stays a screenful.
+pub fn effects(e: &Effects, ports: &[PortException], suffix: &str, show_all: bool) -> String {
     let mut out = String::new();
     if e.changes.is_empty() {
         out.push_str(&format!("No workload changes its effective mTLS mode{suffix}.\n"));
+    } else if !show_all && e.changes.len() > EFFECT_ROWS + 1 {
+        out.push_str(&summarised_changes(e, ports, suffix));
     } else {
         out.push_str(&paint(
             &format!("Workloads whose effective mTLS mode changes{suffix}:"),
@@ -121,13 +263,6 @@ pub fn effects(e: &Effects, ports: &[PortException], suffix: &str) -> String {
         let mut t = Table::new(&["workload", "from", "", "to", "pods"]);
         for c in &e.changes {
             let (from, to) = (modes_text(&c.from), modes_text(&c.to));
-            let pods = if c.meshed_pods == c.pods {
-                format!("{} in mesh", c.pods)
-            } else if c.meshed_pods == 0 {
-                format!("{} outside the mesh: not enforced", c.pods)
-            } else {
-                format!("{} ({} outside the mesh)", c.pods, c.pods - c.meshed_pods)
-            };
             let fr = role_of(&from);
             let tr = role_of(&to);
             t.row(vec![
@@ -135,7 +270,7 @@ pub fn effects(e: &Effects, ports: &[PortException], suffix: &str) -> String {
                 Cell::styled(from, fr),
                 "->".into(),
                 Cell::styled(to, tr),
-                pods.into(),
+                pods_text(c.pods, c.meshed_pods).into(),
             ]);
             if c.port.is_none() {
                 for p in ports.iter().filter(|p| p.workload == c.workload) {
@@ -157,54 +292,124 @@ pub fn effects(e: &Effects, ports: &[PortException], suffix: &str) -> String {
                 }
             }
         }
-        for line in t.render().lines() {
-            out.push_str("  ");
-            out.push_str(line);
-            out.push('\n');
-        }
+        indent(&mut out, &t.render());
     }
     if !e.namespaces.is_empty() {
         out.push_str(&format!(
             "Namespace-level mode (what clients' automatic mTLS sees){suffix}:\n"
         ));
-        const MAX: usize = 5;
-        for n in e.namespaces.iter().take(MAX) {
-            if n.from.mode == n.to.mode {
-                out.push_str(&format!(
-                    "  {}  {}, now set by {} (was {})\n",
-                    n.namespace, n.to.mode, n.to.source, n.from.source
-                ));
+        let shown = if show_all {
+            e.namespaces.len()
+        } else {
+            super::shown_of(e.namespaces.len(), NAMESPACE_ROWS)
+        };
+        let mut t = Table::new(&["namespace", "from", "", "to", "decided by"]);
+        for n in e.namespaces.iter().take(shown) {
+            let (from, to) = (n.from.mode.as_str(), n.to.mode.as_str());
+            let source = if n.from.mode == n.to.mode {
+                format!("now {} (was {})", n.to.source, n.from.source)
             } else {
-                out.push_str(&format!(
-                    "  {}  {} -> {}  ({})\n",
-                    n.namespace, n.from.mode, n.to.mode, n.to.source
-                ));
-            }
+                n.to.source.to_string()
+            };
+            t.row(vec![
+                n.namespace.clone().into(),
+                Cell::styled(from, role_of(from)),
+                "->".into(),
+                Cell::styled(to, role_of(to)),
+                source.into(),
+            ]);
         }
-        if e.namespaces.len() > MAX {
+        indent(&mut out, &t.render());
+        if shown < e.namespaces.len() {
+            let rest = e.namespaces.len() - shown;
             out.push_str(&format!(
-                "  ... and {} more namespaces\n",
-                e.namespaces.len() - MAX
+                "  ... and {} more ({SHOW_ALL_HINT})\n",
+                super::count(rest, "namespace")
             ));
         }
     }
-    if !e.findings_created.is_empty() {
-        out.push_str(&format!("Findings this change creates{suffix}:\n"));
-        for f in &e.findings_created {
+    let finding_lines = |out: &mut String, title: &str, findings: &[crate::engine::Finding], colour: bool| {
+        out.push_str(&format!("{title}{suffix}:\n"));
+        let shown = if show_all {
+            findings.len()
+        } else {
+            super::shown_of(findings.len(), FINDING_ROWS)
+        };
+        for f in findings.iter().take(shown) {
             let role = match f.severity {
                 crate::engine::Severity::Error => Role::Bad,
                 crate::engine::Severity::Warning => Role::Warn,
                 crate::engine::Severity::Info => Role::Dim,
             };
-            out.push_str(&format!("  {}\n", paint(&f.to_string(), role)));
+            if colour {
+                out.push_str(&format!("  {}\n", paint(&f.to_string(), role)));
+            } else {
+                out.push_str(&format!("  {f}\n"));
+            }
         }
+        if shown < findings.len() {
+            out.push_str(&format!(
+                "  ... and {} more ({SHOW_ALL_HINT})\n",
+                super::count(findings.len() - shown, "finding")
+            ));
+        }
+    };
+    if !e.findings_created.is_empty() {
+        finding_lines(&mut out, "Findings this change creates", &e.findings_created, true);
     }
     if !e.findings_resolved.is_empty() {
-        out.push_str(&format!("Findings this change resolves{suffix}:\n"));
-        for f in &e.findings_resolved {
-            out.push_str(&format!("  {f}\n"));
-        }
+        finding_lines(&mut out, "Findings this change resolves", &e.findings_resolved, false);
     }
+    out
+}
+
+/// Review messages (warnings) listed before "... and N more".
+pub const MESSAGE_ROWS: usize = 10;
+
+/// The review's warnings as `warning:` lines, at most [`MESSAGE_ROWS`] unless `show_all`.
+pub fn warnings(items: &[String], show_all: bool) -> String {
+    let shown = if show_all {
+        items.len()
+    } else {
+        super::shown_of(items.len(), MESSAGE_ROWS)
+    };
+    let mut out = String::new();
+    for w in items.iter().take(shown) {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    if shown < items.len() {
+        out.push_str(&format!(
+            "warning: ... and {} more ({SHOW_ALL_HINT})\n",
+            super::count(items.len() - shown, "warning")
+        ));
+    }
+    out
+}
+
+/// A refused change: exactly one `error:` line (naming the first reason), the other reasons
+/// and what to do on the lines below it.
+pub fn refusal(object: &str, reasons: &[String], show_all: bool) -> String {
+    let Some((first, rest)) = reasons.split_first() else {
+        return String::new();
+    };
+    let mut out = format!("error: refusing to change {object}: {first}\n");
+    let shown = if show_all {
+        rest.len()
+    } else {
+        super::shown_of(rest.len(), MESSAGE_ROWS)
+    };
+    for r in rest.iter().take(shown) {
+        out.push_str(&format!("  also: {r}\n"));
+    }
+    if shown < rest.len() {
+        out.push_str(&format!(
+            "  ... and {} more ({SHOW_ALL_HINT})\n",
+            super::count(rest.len() - shown, "reason")
+        ));
+    }
+    out.push_str(
+        "  nothing was written: the review shows this change would break traffic or not take effect (--force writes anyway)\n",
+    );
     out
 }
 
@@ -275,7 +480,7 @@ mod tests {
             )],
             ..Effects::default()
         };
-        let out = effects(&e, &[], " (dry run)");
+        let out = effects(&e, &[], " (dry run)", false);
         assert!(
             out.contains("Workloads whose effective mTLS mode changes (dry run):"),
             "{out}"
@@ -287,7 +492,7 @@ mod tests {
         assert!(
             out.contains("error DestinationRuleDisablesTls DestinationRule istioinaction/web: plaintext")
         );
-        let none = effects(&Effects::default(), &[], "");
+        let none = effects(&Effects::default(), &[], "", false);
         assert_eq!(none, "No workload changes its effective mTLS mode.\n");
     }
 }
