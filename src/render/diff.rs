@@ -163,10 +163,20 @@ impl Tally {
             .fold((0, 0), |(p, m), (wp, wm)| (p + wp, m + wm))
     }
 
+    /// `950 workloads` (`950 workloads, 3 ports` when ports change on their own).
     fn workloads_text(&self) -> String {
         let mut s = super::count(self.workloads.len(), "workload");
         if self.ports > 0 {
-            s.push_str(&format!(" ({} own)", super::count(self.ports, "port")));
+            s.push_str(&format!(", {}", super::count(self.ports, "port")));
+        }
+        s
+    }
+
+    /// The WORKLOADS cell: `950` (`950 (3 ports)`).
+    fn workloads_cell(&self) -> String {
+        let mut s = self.workloads.len().to_string();
+        if self.ports > 0 {
+            s.push_str(&format!(" ({})", super::count(self.ports, "port")));
         }
         s
     }
@@ -213,7 +223,7 @@ fn summarised_changes(e: &Effects, ports: &[PortException], suffix: &str) -> Str
                 Cell::styled(from.clone(), role_of(from)),
                 "->".into(),
                 Cell::styled(to.clone(), role_of(to)),
-                tally.workloads_text().into(),
+                tally.workloads_cell().into(),
                 pods_text(p, m).into(),
             ]);
         }
@@ -227,7 +237,7 @@ fn summarised_changes(e: &Effects, ports: &[PortException], suffix: &str) -> Str
                 "->".into(),
                 Cell::styled(to.clone(), role_of(to)),
                 tally.namespaces.len().to_string().into(),
-                tally.workloads_text().into(),
+                tally.workloads_cell().into(),
                 pods_text(p, m).into(),
             ]);
         }
@@ -323,8 +333,8 @@ pub fn effects(e: &Effects, ports: &[PortException], suffix: &str, show_all: boo
         if shown < e.namespaces.len() {
             let rest = e.namespaces.len() - shown;
             out.push_str(&format!(
-                "  ... and {} more ({SHOW_ALL_HINT})\n",
-                super::count(rest, "namespace")
+                "  ... and {rest} more {} ({SHOW_ALL_HINT})\n",
+                super::noun_for(rest, "namespace")
             ));
         }
     }
@@ -348,9 +358,10 @@ pub fn effects(e: &Effects, ports: &[PortException], suffix: &str, show_all: boo
             }
         }
         if shown < findings.len() {
+            let rest = findings.len() - shown;
             out.push_str(&format!(
-                "  ... and {} more ({SHOW_ALL_HINT})\n",
-                super::count(findings.len() - shown, "finding")
+                "  ... and {rest} more {} ({SHOW_ALL_HINT})\n",
+                super::noun_for(rest, "finding")
             ));
         }
     };
@@ -378,9 +389,10 @@ pub fn warnings(items: &[String], show_all: bool) -> String {
         out.push_str(&format!("warning: {w}\n"));
     }
     if shown < items.len() {
+        let rest = items.len() - shown;
         out.push_str(&format!(
-            "warning: ... and {} more ({SHOW_ALL_HINT})\n",
-            super::count(items.len() - shown, "warning")
+            "warning: ... and {rest} more {} ({SHOW_ALL_HINT})\n",
+            super::noun_for(rest, "warning")
         ));
     }
     out
@@ -402,9 +414,10 @@ pub fn refusal(object: &str, reasons: &[String], show_all: bool) -> String {
         out.push_str(&format!("  also: {r}\n"));
     }
     if shown < rest.len() {
+        let more = rest.len() - shown;
         out.push_str(&format!(
-            "  ... and {} more ({SHOW_ALL_HINT})\n",
-            super::count(rest.len() - shown, "reason")
+            "  ... and {more} more {} ({SHOW_ALL_HINT})\n",
+            super::noun_for(more, "reason")
         ));
     }
     out.push_str(
@@ -494,5 +507,172 @@ mod tests {
         );
         let none = effects(&Effects::default(), &[], "", false);
         assert_eq!(none, "No workload changes its effective mTLS mode.\n");
+    }
+
+    fn ns_policy(mode: Mode, level: crate::engine::Level, ns: &str) -> Resolved {
+        Resolved {
+            mode,
+            source: Provenance {
+                level,
+                policy: Some(crate::model::ObjectKey {
+                    namespace: ns.into(),
+                    name: "default".into(),
+                }),
+            },
+        }
+    }
+
+    fn change(ns: &str, name: &str, pods: usize, meshed: usize) -> ModeChange {
+        ModeChange {
+            workload: WorkloadRef {
+                namespace: ns.into(),
+                kind: "Deployment".into(),
+                name: name.into(),
+            },
+            port: None,
+            pods,
+            meshed_pods: meshed,
+            from: vec![Resolved::istio_default()],
+            to: vec![ns_policy(Mode::Strict, crate::engine::Level::Mesh, "istio-system")],
+        }
+    }
+
+    fn namespace_change(ns: &str, from: Mode, to: Mode) -> crate::engine::NamespaceChange {
+        crate::engine::NamespaceChange {
+            namespace: ns.into(),
+            from: Resolved {
+                mode: from,
+                source: Provenance::default_mode(),
+            },
+            to: ns_policy(to, crate::engine::Level::Namespace, ns),
+        }
+    }
+
+    #[test]
+    fn the_namespace_level_block_is_aligned() {
+        crate::style::set(false);
+        let e = Effects {
+            namespaces: vec![
+                namespace_change("default", Mode::Permissive, Mode::Strict),
+                namespace_change("a-much-longer-namespace", Mode::Disable, Mode::Permissive),
+                namespace_change("x", Mode::Permissive, Mode::Permissive),
+            ],
+            ..Effects::default()
+        };
+        let out = effects(&e, &[], "", false);
+        let rows: Vec<&str> = out
+            .lines()
+            .skip_while(|l| !l.starts_with("Namespace-level mode"))
+            .skip(1)
+            .collect();
+        assert_eq!(rows.len(), 4, "{out}");
+        // Every column starts at the same place on every line.
+        let arrow = rows[1].find("->").unwrap();
+        for col in ["FROM", "->", "TO", "DECIDED BY"] {
+            let at = if col == "->" {
+                arrow
+            } else {
+                rows[0].find(col).unwrap_or_else(|| panic!("{col}: {out}"))
+            };
+            for r in &rows[1..] {
+                assert_ne!(&r[at..at + 1], " ", "column {col} misaligned:\n{out}");
+                assert_eq!(&r[at - 1..at], " ", "column {col} misaligned:\n{out}");
+            }
+        }
+        assert!(rows[1].starts_with("  default                   PERMISSIVE   ->   STRICT"), "{out}");
+        assert!(
+            rows[3].ends_with("PERMISSIVE   ->   PERMISSIVE   now namespace x/default (was istio default)"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn one_hidden_namespace_is_shown_instead() {
+        crate::style::set(false);
+        let names: Vec<String> = (0..7).map(|i| format!("ns-{i}")).collect();
+        let with = |n: usize| Effects {
+            namespaces: names[..n]
+                .iter()
+                .map(|ns| namespace_change(ns, Mode::Permissive, Mode::Strict))
+                .collect(),
+            ..Effects::default()
+        };
+        let six = effects(&with(6), &[], "", false);
+        assert!(!six.contains("more"), "{six}");
+        assert!(six.contains("  ns-5 "), "{six}");
+        let seven = effects(&with(7), &[], "", false);
+        assert!(
+            seven.contains("  ... and 2 more namespaces (--show-all lists every one)\n"),
+            "{seven}"
+        );
+        assert!(!seven.contains("  ns-5 "), "{seven}");
+        let all = effects(&with(7), &[], "", true);
+        assert!(all.contains("  ns-6 ") && !all.contains("more"), "{all}");
+    }
+
+    #[test]
+    fn long_effects_are_summarised_with_exact_totals() {
+        crate::style::set(false);
+        // 31 rows fit (hiding one would save nothing); 32 are summarised per namespace.
+        let rows = |n: usize| Effects {
+            changes: (0..n)
+                .map(|i| change(&format!("ns-{}", i % 4), &format!("w-{i:03}"), 4, if i == 0 { 1 } else { 4 }))
+                .collect(),
+            ..Effects::default()
+        };
+        let full = effects(&rows(31), &[], "", false);
+        assert_eq!(full.lines().count(), 33, "{full}");
+        let short = effects(&rows(32), &[], " (dry run)", false);
+        assert_eq!(
+            short.lines().next().unwrap(),
+            "Workloads whose effective mTLS mode changes (dry run): 32 workloads (128 pods, 3 outside the mesh) in 4 namespaces, summarised (--show-all lists every one):"
+        );
+        assert!(
+            short.contains("  ns-0        PERMISSIVE   ->   STRICT   8           32 (3 outside the mesh)\n"),
+            "{short}"
+        );
+        assert!(
+            short.contains("  ns-3        PERMISSIVE   ->   STRICT   8           32 in mesh\n"),
+            "{short}"
+        );
+        assert_eq!(short.lines().count(), 6, "{short}");
+        assert_eq!(effects(&rows(32), &[], "", true).lines().count(), 34);
+
+        // 5,000 workloads in 1,000 namespaces: one row per change, totals exact.
+        let mut e = Effects {
+            changes: (0..5000)
+                .map(|i| change(&format!("ns-{:04}", i % 1000), &format!("w-{i}"), 4, 4))
+                .collect(),
+            ..Effects::default()
+        };
+        e.changes[7].from = vec![ns_policy(Mode::Disable, crate::engine::Level::Namespace, "ns-0007")];
+        let out = effects(&e, &[], "", false);
+        assert_eq!(
+            out,
+            "Workloads whose effective mTLS mode changes: 5000 workloads (20000 pods) in 1000 namespaces, summarised (--show-all lists every one):\n  \
+             FROM              TO       NAMESPACES   WORKLOADS   PODS\n  \
+             DISABLE      ->   STRICT   1            1           4 in mesh\n  \
+             PERMISSIVE   ->   STRICT   1000         4999        19996 in mesh\n"
+        );
+    }
+
+    #[test]
+    fn a_refusal_is_one_error_line() {
+        let reasons: Vec<String> = (0..14).map(|i| format!("reason {i}")).collect();
+        let one = refusal("peerauthentication/default", &reasons[..1], false);
+        assert_eq!(
+            one,
+            "error: refusing to change peerauthentication/default: reason 0\n  nothing was written: the review shows this change would break traffic or not take effect (--force writes anyway)\n"
+        );
+        let many = refusal("peerauthentication/default", &reasons, false);
+        assert_eq!(many.lines().filter(|l| l.starts_with("error:")).count(), 1, "{many}");
+        assert!(many.contains("  also: reason 10\n"), "{many}");
+        assert!(many.contains("  ... and 3 more reasons (--show-all lists every one)\n"), "{many}");
+        let twelve = refusal("x", &reasons[..12], false);
+        assert!(twelve.contains("  also: reason 11\n") && !twelve.contains("more"), "{twelve}");
+        let w = warnings(&reasons[..11], false);
+        assert_eq!(w.lines().count(), 11, "{w}");
+        let w = warnings(&reasons, false);
+        assert!(w.ends_with("warning: ... and 4 more warnings (--show-all lists every one)\n"), "{w}");
     }
 }

@@ -766,3 +766,84 @@ fn render_violations(r: &RequireReport) -> String {
     out.push_str(&t.render());
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn violation(workload: &str, port: Option<u32>, actual: &str) -> ViolationReport {
+        ViolationReport {
+            namespace: "istioinaction".into(),
+            workload: workload.into(),
+            kind: "Deployment".into(),
+            port,
+            pods: 1,
+            actual: actual.into(),
+            source: String::new(),
+        }
+    }
+
+    fn report(mode: Mode, violations: Vec<ViolationReport>) -> RequireReport {
+        RequireReport {
+            mode,
+            verified: true,
+            unverified: Vec::new(),
+            satisfied: violations.is_empty(),
+            violations,
+        }
+    }
+
+    fn first_line(r: &RequireReport) -> String {
+        render_require(r).lines().next().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn require_verdicts_read_right_for_every_mode() {
+        crate::style::set(false);
+        assert_eq!(
+            first_line(&report(Mode::Strict, vec![])),
+            "require STRICT: satisfied: every selected workload accepts mutual TLS only"
+        );
+        assert_eq!(
+            first_line(&report(Mode::Permissive, vec![])),
+            "require PERMISSIVE: satisfied: every selected workload accepts mutual TLS"
+        );
+        assert_eq!(
+            first_line(&report(Mode::Disable, vec![])),
+            "require DISABLE: satisfied: every selected workload accepts plaintext"
+        );
+        let two_strict = report(
+            Mode::Disable,
+            vec![violation("a", None, "STRICT"), violation("b", None, "STRICT")],
+        );
+        assert_eq!(
+            first_line(&two_strict),
+            "require DISABLE: 2 workloads accept mutual TLS only, DISABLE requires plaintext to be accepted:"
+        );
+        assert_eq!(
+            require_error(&two_strict).unwrap(),
+            "require DISABLE is not satisfied: 2 workloads fall short (listed above)"
+        );
+        let one = report(Mode::Strict, vec![violation("a", None, "PERMISSIVE")]);
+        assert_eq!(
+            first_line(&one),
+            "require STRICT: 1 workload accepts plaintext, STRICT requires mutual TLS only:"
+        );
+        assert_eq!(
+            require_error(&one).unwrap(),
+            "require STRICT is not satisfied: 1 workload falls short (listed above)"
+        );
+        let mixed = report(
+            Mode::Permissive,
+            vec![
+                violation("a", None, "outside mesh"),
+                violation("b", Some(8080), "bypassed (not intercepted)"),
+            ],
+        );
+        assert_eq!(
+            first_line(&mixed),
+            "require PERMISSIVE: 1 workload and 1 port accept plaintext only, PERMISSIVE requires mutual TLS to be accepted:"
+        );
+        assert_eq!(require_error(&report(Mode::Strict, vec![])), None);
+    }
+}
