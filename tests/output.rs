@@ -42,10 +42,7 @@ fn totals_of_full_table(rows: &[&str]) -> (usize, usize, usize, usize) {
         };
         workloads.insert(workload, (pods, outside));
     }
-    let namespaces: BTreeSet<&str> = workloads
-        .keys()
-        .map(|w| w.split('/').next().unwrap())
-        .collect();
+    let namespaces: BTreeSet<&str> = workloads.keys().map(|w| w.split('/').next().unwrap()).collect();
     let pods = workloads.values().map(|v| v.0).sum();
     let outside = workloads.values().map(|v| v.1).sum();
     (namespaces.len(), workloads.len(), pods, outside)
@@ -62,7 +59,12 @@ fn a_mesh_wide_dry_run_over_a_big_cluster_is_a_summary_with_exact_totals() {
     let full_lines = full.stdout.lines().count() + full.stderr.lines().count();
     let short_lines = short.stdout.lines().count() + short.stderr.lines().count();
     assert!(full_lines > 700, "the scenario is big: {full_lines} lines");
-    assert!(short_lines <= 90, "{short_lines} lines:\n{}\n{}", short.stdout, short.stderr);
+    assert!(
+        short_lines <= 90,
+        "{short_lines} lines:\n{}\n{}",
+        short.stdout,
+        short.stderr
+    );
 
     let title = "Workloads whose effective mTLS mode changes (dry run)";
     let (_, rows) = section(&full.stdout, title);
@@ -80,13 +82,26 @@ fn a_mesh_wide_dry_run_over_a_big_cluster_is_a_summary_with_exact_totals() {
         )),
         "{head}\nfull table: {namespaces} namespaces, {workloads} workloads, {pods} pods, {outside} outside"
     );
-    assert!(head.ends_with("summarised (--show-all lists every one):"), "{head}");
+    assert!(
+        head.ends_with("summarised (--show-all lists every one):"),
+        "{head}"
+    );
     // The summary's rows add up to the same totals.
     let header: Vec<&str> = summary[0].split_whitespace().collect();
-    let column = header.iter().position(|h| *h == "WORKLOADS").expect("WORKLOADS column") + 1;
+    let column = header
+        .iter()
+        .position(|h| *h == "WORKLOADS")
+        .expect("WORKLOADS column")
+        + 1;
     let summed: usize = summary[1..]
         .iter()
-        .map(|r| r.split_whitespace().nth(column).unwrap().parse::<usize>().unwrap())
+        .map(|r| {
+            r.split_whitespace()
+                .nth(column)
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        })
         .sum();
     assert_eq!(summed, workloads, "{}", short.stdout);
     // Long lists elsewhere are cut too, never hiding a single line.
@@ -119,7 +134,11 @@ fn a_refused_enable_prints_one_error_line_and_writes_nothing() {
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("\n  also: DestinationRuleDisablesTls"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("\n  also: DestinationRuleDisablesTls"),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stderr.ends_with(
             "  nothing was written: the review shows this change would break traffic or not take effect (--force writes anyway)\n"
@@ -130,7 +149,12 @@ fn a_refused_enable_prints_one_error_line_and_writes_nothing() {
     assert!(
         lab.sim()
             .cluster()
-            .get("security.istio.io/v1", "PeerAuthentication", "istioinaction", "default")
+            .get(
+                "security.istio.io/v1",
+                "PeerAuthentication",
+                "istioinaction",
+                "default"
+            )
             .is_none()
     );
 }

@@ -91,11 +91,7 @@ fn enable_refuses_to_cut_plaintext_callers_seen_by_prometheus() {
         "{}",
         run.stderr
     );
-    assert!(
-        run.stderr.contains("\n  nothing was written:"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("\n  nothing was written:"), "{}", run.stderr);
     assert_eq!(writes(&lab), 0);
     assert!(!policy_exists(&lab));
 

@@ -165,7 +165,9 @@ fn unreadable_namespace_policies_leave_its_mode_unknown() {
             &["get", "list"],
             &["namespaces", "pods", "services", "destinationrules", "configmaps"],
         ))
-        .allow(Rule::new(&["get", "list"], &["peerauthentications"]).in_namespaces(&["istio-system", "default"]));
+        .allow(
+            Rule::new(&["get", "list"], &["peerauthentications"]).in_namespaces(&["istio-system", "default"]),
+        );
     let lab = Lab::start(Scenario::lab().user(user));
     // The hidden policy makes istioinaction STRICT; the user cannot see it.
     lab.put_yaml(
@@ -191,7 +193,12 @@ fn unreadable_namespace_policies_leave_its_mode_unknown() {
         row.ends_with("? (its PeerAuthentications could not be read)"),
         "readiness unknown: {row}"
     );
-    for line in run.stdout.lines().filter(|l| l.starts_with("istioinaction ")).skip(1) {
+    for line in run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("istioinaction "))
+        .skip(1)
+    {
         let cells: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(cells[4], "?", "workload mode unknown: {line}");
     }
@@ -223,5 +230,10 @@ fn unreadable_namespace_policies_leave_its_mode_unknown() {
         "{}",
         run.stdout
     );
-    assert_eq!(run.stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{}",
+        run.stderr
+    );
 }

@@ -110,11 +110,7 @@ fn finish_traffic(report: &TrafficReport, out: ProbeOutput) -> Result<i32, Error
         }
     }
     if !report.ok {
-        let failed = report
-            .results
-            .iter()
-            .filter(|r| r.verdict.fails())
-            .count();
+        let failed = report.results.iter().filter(|r| r.verdict.fails()).count();
         eprintln!(
             "error: {} of {} did not pass (see above)",
             failed,

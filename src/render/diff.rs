@@ -366,10 +366,20 @@ pub fn effects(e: &Effects, ports: &[PortException], suffix: &str, show_all: boo
         }
     };
     if !e.findings_created.is_empty() {
-        finding_lines(&mut out, "Findings this change creates", &e.findings_created, true);
+        finding_lines(
+            &mut out,
+            "Findings this change creates",
+            &e.findings_created,
+            true,
+        );
     }
     if !e.findings_resolved.is_empty() {
-        finding_lines(&mut out, "Findings this change resolves", &e.findings_resolved, false);
+        finding_lines(
+            &mut out,
+            "Findings this change resolves",
+            &e.findings_resolved,
+            false,
+        );
     }
     out
 }
@@ -533,7 +543,11 @@ mod tests {
             pods,
             meshed_pods: meshed,
             from: vec![Resolved::istio_default()],
-            to: vec![ns_policy(Mode::Strict, crate::engine::Level::Mesh, "istio-system")],
+            to: vec![ns_policy(
+                Mode::Strict,
+                crate::engine::Level::Mesh,
+                "istio-system",
+            )],
         }
     }
 
@@ -579,7 +593,10 @@ mod tests {
                 assert_eq!(&r[at - 1..at], " ", "column {col} misaligned:\n{out}");
             }
         }
-        assert!(rows[1].starts_with("  default                   PERMISSIVE   ->   STRICT"), "{out}");
+        assert!(
+            rows[1].starts_with("  default                   PERMISSIVE   ->   STRICT"),
+            "{out}"
+        );
         assert!(
             rows[3].ends_with("PERMISSIVE   ->   PERMISSIVE   now namespace x/default (was istio default)"),
             "{out}"
@@ -616,7 +633,14 @@ mod tests {
         // 31 rows fit (hiding one would save nothing); 32 are summarised per namespace.
         let rows = |n: usize| Effects {
             changes: (0..n)
-                .map(|i| change(&format!("ns-{}", i % 4), &format!("w-{i:03}"), 4, if i == 0 { 1 } else { 4 }))
+                .map(|i| {
+                    change(
+                        &format!("ns-{}", i % 4),
+                        &format!("w-{i:03}"),
+                        4,
+                        if i == 0 { 1 } else { 4 },
+                    )
+                })
                 .collect(),
             ..Effects::default()
         };
@@ -645,7 +669,11 @@ mod tests {
                 .collect(),
             ..Effects::default()
         };
-        e.changes[7].from = vec![ns_policy(Mode::Disable, crate::engine::Level::Namespace, "ns-0007")];
+        e.changes[7].from = vec![ns_policy(
+            Mode::Disable,
+            crate::engine::Level::Namespace,
+            "ns-0007",
+        )];
         let out = effects(&e, &[], "", false);
         assert_eq!(
             out,
@@ -665,14 +693,27 @@ mod tests {
             "error: refusing to change peerauthentication/default: reason 0\n  nothing was written: the review shows this change would break traffic or not take effect (--force writes anyway)\n"
         );
         let many = refusal("peerauthentication/default", &reasons, false);
-        assert_eq!(many.lines().filter(|l| l.starts_with("error:")).count(), 1, "{many}");
+        assert_eq!(
+            many.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{many}"
+        );
         assert!(many.contains("  also: reason 10\n"), "{many}");
-        assert!(many.contains("  ... and 3 more reasons (--show-all lists every one)\n"), "{many}");
+        assert!(
+            many.contains("  ... and 3 more reasons (--show-all lists every one)\n"),
+            "{many}"
+        );
         let twelve = refusal("x", &reasons[..12], false);
-        assert!(twelve.contains("  also: reason 11\n") && !twelve.contains("more"), "{twelve}");
+        assert!(
+            twelve.contains("  also: reason 11\n") && !twelve.contains("more"),
+            "{twelve}"
+        );
         let w = warnings(&reasons[..11], false);
         assert_eq!(w.lines().count(), 11, "{w}");
         let w = warnings(&reasons, false);
-        assert!(w.ends_with("warning: ... and 4 more warnings (--show-all lists every one)\n"), "{w}");
+        assert!(
+            w.ends_with("warning: ... and 4 more warnings (--show-all lists every one)\n"),
+            "{w}"
+        );
     }
 }

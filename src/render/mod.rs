@@ -85,7 +85,11 @@ mod tests {
     #[test]
     fn never_hide_a_single_item() {
         assert_eq!(shown_of(5, 5), 5);
-        assert_eq!(shown_of(6, 5), 6, "'and 1 more' would take the line the item needs");
+        assert_eq!(
+            shown_of(6, 5),
+            6,
+            "'and 1 more' would take the line the item needs"
+        );
         assert_eq!(shown_of(7, 5), 5);
         assert_eq!(shown_of(0, 5), 0);
     }

@@ -662,7 +662,11 @@ fn require_words(mode: Mode) -> (&'static str, &'static str, &'static str) {
     // (what every selected workload does when satisfied, what the failing ones do (singular,
     // plural), ...)
     match mode {
-        Mode::Strict => ("accepts mutual TLS only", "accepts plaintext", "STRICT requires mutual TLS only"),
+        Mode::Strict => (
+            "accepts mutual TLS only",
+            "accepts plaintext",
+            "STRICT requires mutual TLS only",
+        ),
         Mode::Permissive => (
             "accepts mutual TLS",
             "accepts plaintext only",
@@ -745,7 +749,11 @@ fn render_violations(r: &RequireReport) -> String {
     let mut out = format!(
         "require {}: {what} {}, {rule}:\n",
         r.mode,
-        if n == 1 { fails.to_string() } else { plural_verb(fails) },
+        if n == 1 {
+            fails.to_string()
+        } else {
+            plural_verb(fails)
+        },
     );
     let mut t = Table::new(&["NAMESPACE", "WORKLOAD", "PORT", "PODS", "ACTUAL", "SOURCE"]);
     for v in &r.violations {

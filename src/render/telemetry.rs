@@ -203,7 +203,10 @@ mod tests {
         let mut extra = three.plaintext_callers.clone().unwrap()[0].clone();
         extra.source = "default/curl".into();
         three.plaintext_callers.as_mut().unwrap().push(extra.clone());
-        assert_eq!(plaintext_cell(&three).0, "127 (default/sleep, unknown, default/curl)");
+        assert_eq!(
+            plaintext_cell(&three).0,
+            "127 (default/sleep, unknown, default/curl)"
+        );
         extra.source = "default/wget".into();
         three.plaintext_callers.as_mut().unwrap().push(extra);
         assert_eq!(plaintext_cell(&three).0, "127 (default/sleep, unknown +2)");
