@@ -555,6 +555,10 @@ pub struct EnableArgs {
     /// Print the resulting object on stdout (the diff, effect and result line then go to stderr)
     #[arg(short = 'o', long, value_enum)]
     pub output: Option<ObjectOutput>,
+
+    /// List every workload, namespace, finding and review message of the effect (long lists are summarised otherwise)
+    #[arg(long)]
+    pub show_all: bool,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
@@ -613,6 +617,10 @@ pub struct DiffArgs {
     /// The server-side apply field manager of the dry-run apply
     #[arg(long, value_name = "NAME", default_value = "kubectl-mtls")]
     pub field_manager: String,
+
+    /// List every workload, namespace, finding and review message of the effect (long lists are summarised otherwise)
+    #[arg(long)]
+    pub show_all: bool,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }

@@ -96,6 +96,8 @@ pub fn plural(n: usize, what: &str) -> String {
 }
 
 fn short(items: &[String], max: usize) -> String {
+    // Never "and 1 more": the one item takes no more room than saying so.
+    let max = if items.len() == max + 1 { items.len() } else { max };
     let shown: Vec<&str> = items.iter().take(max).map(String::as_str).collect();
     let mut s = shown.join(", ");
     if items.len() > max {

@@ -435,15 +435,19 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
     if differs {
         println!();
         let ports = effect.ports(&read.snapshot);
-        print!("{}", render::diff::effects(&effect.effects, &ports, ""));
+        print!(
+            "{}",
+            render::diff::effects(&effect.effects, &ports, "", args.show_all)
+        );
     }
     if let Some(r) = review.filter(|_| differs) {
-        for w in &r.warnings {
-            eprintln!("warning: {w}");
-        }
-        for x in &r.refusals {
-            eprintln!("warning: `kubectl mtls enable` would refuse this change: {x}");
-        }
+        eprint!("{}", render::diff::warnings(&r.warnings, args.show_all));
+        let refusals: Vec<String> = r
+            .refusals
+            .iter()
+            .map(|x| format!("`kubectl mtls enable` would refuse this change: {x}"))
+            .collect();
+        eprint!("{}", render::diff::warnings(&refusals, args.show_all));
     }
     Ok(code)
 }

@@ -9,6 +9,7 @@ use crate::client::connect;
 use crate::collect::ReadOptions;
 use crate::error::Error;
 use crate::render;
+use crate::render::diff::Action;
 
 /// Where the report goes: stdout, or stderr when `-o` keeps stdout for the object.
 struct Out {
@@ -165,9 +166,14 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
     )?);
     if outcome != Outcome::Unchanged {
         let ports = effect.ports(&read.snapshot);
-        out.section(&render::diff::effects(&effect.effects, &ports, suffix));
+        out.section(&render::diff::effects(
+            &effect.effects,
+            &ports,
+            suffix,
+            args.show_all,
+        ));
     }
-    if !passes(&review, &object, args.force, "change", "written", "writes") {
+    if !passes(&review, &object, args.force, args.show_all, Action::Change) {
         return Ok(1);
     }
 
@@ -276,32 +282,24 @@ fn refuse_unread(review: &mut change::Review, read: &crate::collect::ClusterRead
 
 /// Prints the review's warnings and refusals; whether the write may go ahead (no refusal, or
 /// `--force`). `verb`/`done`/`forced`: "change"/"written"/"writes" or "delete"/"deleted"/"deletes".
-fn passes(review: &change::Review, object: &str, force: bool, verb: &str, done: &str, forced: &str) -> bool {
-    for w in &review.warnings {
-        eprintln!("warning: {w}");
-    }
+fn passes(review: &change::Review, object: &str, force: bool, show_all: bool, action: Action) -> bool {
+    eprint!("{}", render::diff::warnings(&review.warnings, show_all));
     if review.refusals.is_empty() {
         return true;
     }
     if !force {
-        for r in &review.refusals {
-            eprintln!("error: refusing to {verb} {object}: {r}");
-        }
-        eprintln!(
-            "error: nothing was {done}; the review shows this change would break traffic or not take effect (--force {forced} anyway)"
+        eprint!(
+            "{}",
+            render::diff::refusal(object, &review.refusals, show_all, action)
         );
         return false;
     }
-    for r in &review.refusals {
-        eprintln!(
-            "warning: --force: {}: {r}",
-            if verb == "change" {
-                "writing despite"
-            } else {
-                "deleting despite"
-            }
-        );
-    }
+    let forced: Vec<String> = review
+        .refusals
+        .iter()
+        .map(|r| format!("--force: {}: {r}", action.despite()))
+        .collect();
+    eprint!("{}", render::diff::warnings(&forced, show_all));
     true
 }
 
@@ -379,8 +377,13 @@ async fn remove(ctx: Removing<'_>, mut telemetry_request: crate::telemetry::Requ
 
     out.section(&render::diff::removal_diff(&live, &file)?);
     let ports = effect.ports(&read.snapshot);
-    out.section(&render::diff::effects(&effect.effects, &ports, suffix));
-    if !passes(&review, &object, args.force, "delete", "deleted", "deletes") {
+    out.section(&render::diff::effects(
+        &effect.effects,
+        &ports,
+        suffix,
+        args.show_all,
+    ));
+    if !passes(&review, &object, args.force, args.show_all, Action::Delete) {
         return Ok(1);
     }
     // Deleting an object takes every field from its managers: refused when some are not the

@@ -73,7 +73,8 @@ fn finish_traffic(report: &TrafficReport, out: ProbeOutput) -> Result<i32, Error
         render::probe::render_traffic(report, out == ProbeOutput::Json)?
     );
     for f in &report.findings {
-        eprintln!("{}: {} {}: {}", f.severity, f.code, f.object, f.message);
+        // Not `error:`: that prefix is kept for the one line saying why the command failed.
+        eprintln!("finding: {} {} {}: {}", f.severity, f.code, f.object, f.message);
     }
     for r in &report.results {
         match r.verdict {
@@ -118,6 +119,14 @@ fn finish_traffic(report: &TrafficReport, out: ProbeOutput) -> Result<i32, Error
             ),
             Verdict::Pass => {}
         }
+    }
+    if !report.ok {
+        let failed = report.results.iter().filter(|r| r.verdict.fails()).count();
+        eprintln!(
+            "error: {} of {} did not pass (see above)",
+            failed,
+            render::count(report.results.len(), "probe")
+        );
     }
     Ok(if report.ok { 0 } else { 1 })
 }
