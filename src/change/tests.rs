@@ -326,7 +326,10 @@ fn an_object_without_managed_fields_predicts_before_first_apply() {
         "peerauthentication.security.istio.io/default",
     )
     .to_string();
-    assert!(e.contains("stored without managedFields") && e.contains("--force-conflicts"), "{e}");
+    assert!(
+        e.contains("stored without managedFields") && e.contains("--force-conflicts"),
+        "{e}"
+    );
 }
 
 #[test]
