@@ -342,10 +342,9 @@ spec: {mtls: {mode: PERMISSIVE}}
         assert_eq!(run.code, 1, "{dry}: {}", run.stderr);
         let last = run.stderr.lines().last().unwrap_or_default();
         assert!(
-            last.starts_with("error: peerauthentication.security.istio.io/default: the fields to change are managed by \"before-first-apply\" (Apply failed with 1 conflict: conflict with \"before-first-apply\"")
-                && last.contains(".spec.mtls.mode)")
+            last.starts_with("error: peerauthentication.security.istio.io/default: the fields to change are managed by \"before-first-apply\" (Apply failed with 1 conflict: conflict with \"before-first-apply\" using security.istio.io/v1: .spec.mtls.mode): ")
                 && last.contains("stored without managedFields")
-                && last.contains("re-run with --force-conflicts"),
+                && last.ends_with("nothing was written. If no other tool (a GitOps controller, a script) sets this policy, re-run with --force-conflicts"),
             "{dry}: {last}"
         );
     }

@@ -348,6 +348,11 @@ pub fn conflict_error_for(managers: &[String], detail: &str, object: &str) -> Er
             .collect::<Vec<_>>()
             .join(", ")
     };
+    if managers.iter().all(|m| m == BEFORE_FIRST_APPLY) && !managers.is_empty() {
+        return Error::Other(format!(
+            "{object}: the fields to change are managed by {who} ({detail}): the API server's name for the fields of an object stored without managedFields (made before server-side apply, or by a client that strips them), so who set them is unknown; nothing was written. If no other tool (a GitOps controller, a script) sets this policy, re-run with --force-conflicts"
+        ));
+    }
     let unknown_owner = if managers.iter().any(|m| m == BEFORE_FIRST_APPLY) {
         format!(
             " (\"{BEFORE_FIRST_APPLY}\" is the API server's name for the fields of an object stored without managedFields, made before server-side apply or by a client that strips them: who set them is unknown)"
