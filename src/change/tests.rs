@@ -307,6 +307,36 @@ fn apply_body_owns_only_what_it_sets_and_keeps_what_it_owned() {
 }
 
 #[test]
+fn an_object_without_managed_fields_predicts_before_first_apply() {
+    let body = json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+        "metadata": {"name": "default", "namespace": "shop"}, "spec": {"mtls": {"mode": "STRICT"}}});
+    let live = json!({"metadata": {"name": "default", "namespace": "shop", "uid": "u"},
+        "spec": {"mtls": {"mode": "PERMISSIVE"}}});
+    assert_eq!(
+        predicted_conflicts(&live, &body, "kubectl-mtls"),
+        vec![("before-first-apply".to_string(), ".spec.mtls.mode".to_string())]
+    );
+    // The same value is shared, not a conflict; an empty managedFields list is no managers too.
+    let mut same = live.clone();
+    same["spec"]["mtls"]["mode"] = json!("STRICT");
+    same["metadata"]["managedFields"] = json!([]);
+    assert!(predicted_conflicts(&same, &body, "kubectl-mtls").is_empty());
+    // A field the live object does not have is nobody's.
+    let bare = json!({"metadata": {"name": "default"}, "spec": {}});
+    assert!(predicted_conflicts(&bare, &body, "kubectl-mtls").is_empty());
+    let e = conflict_error_for(
+        &["before-first-apply".to_string()],
+        "Apply failed with 1 conflict: conflict with \"before-first-apply\" using security.istio.io/v1: .spec.mtls.mode",
+        "peerauthentication.security.istio.io/default",
+    )
+    .to_string();
+    assert!(
+        e.contains("stored without managedFields") && e.contains("--force-conflicts"),
+        "{e}"
+    );
+}
+
+#[test]
 fn conflict_managers_come_from_message_and_causes() {
     let mut s = kube::core::Status::failure(
         "Apply failed with 2 conflicts: conflicts with \"argocd-controller\" using security.istio.io/v1:\n- .spec.mtls.mode\nconflict with \"kubectl-client-side-apply\": .spec.selector",

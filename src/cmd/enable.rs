@@ -195,7 +195,14 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
                         if n == 1 { "" } else { "s" },
                         others
                             .iter()
-                            .map(|(m, f)| format!("conflict with \"{m}\": {f}"))
+                            .map(|(m, f)| {
+                                // The server names an Update manager with its API version.
+                                if m == change::BEFORE_FIRST_APPLY {
+                                    format!("conflict with \"{m}\" using {}: {f}", prepared.ar.api_version)
+                                } else {
+                                    format!("conflict with \"{m}\": {f}")
+                                }
+                            })
                             .collect::<Vec<_>>()
                             .join(", ")
                     );

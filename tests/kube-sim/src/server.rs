@@ -304,6 +304,27 @@ pub(crate) fn authorize(
     Err(ApiError::forbidden(group, resource, name, reason))
 }
 
+/// The field manager kube-apiserver records for a write that names none: the User-Agent up to
+/// its first `/`, without unprintable characters, at most 128 bytes; `unknown` when that leaves
+/// nothing (no User-Agent, or one starting with `/`).
+pub(crate) fn manager_from_user_agent(user_agent: &str) -> String {
+    let mut out = String::new();
+    for c in user_agent.split('/').next().unwrap_or("").chars() {
+        // Go's unicode.IsPrint: no control characters, and no spaces but ' '.
+        if c.is_control() || (c.is_whitespace() && c != ' ') {
+            continue;
+        }
+        if out.len() + c.len_utf8() > 128 {
+            break;
+        }
+        out.push(c);
+    }
+    if out.is_empty() {
+        out.push_str("unknown");
+    }
+    out
+}
+
 pub(crate) async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
     let mut rec = RequestRecord {
@@ -808,16 +829,15 @@ async fn resource_request(
             "fieldValidation must be one of \"Ignore\", \"Warn\", \"Strict\", got {field_validation:?}"
         )));
     }
-    let user_agent_manager = rec.user_agent.split('/').next().unwrap_or("").to_string();
     let opts = WriteOpts {
         dry_run: rec.dry_run,
         field_manager: Some(
             query
                 .get("fieldManager")
+                .filter(|m| !m.is_empty())
                 .map(str::to_string)
-                .unwrap_or(user_agent_manager),
-        )
-        .filter(|m| !m.is_empty()),
+                .unwrap_or_else(|| manager_from_user_agent(&rec.user_agent)),
+        ),
         strict: field_validation == "Strict",
         keep_meta: false,
     };
