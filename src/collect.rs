@@ -27,6 +27,8 @@ pub struct Gap {
     pub effect: String,
 }
 
+const MESH_CONFIG_GAP: &str = "the mesh config ";
+
 impl Gap {
     fn covers(&self, resource: &str, namespace: &str) -> bool {
         self.what == format!("{resource} cluster-wide")
@@ -41,14 +43,34 @@ impl Gap {
     /// Whether this gap hides PeerAuthentications that decide modes in `namespace` (its own,
     /// or the root namespace's mesh-wide ones).
     pub fn hides_policies_of(&self, namespace: &str, root: &str) -> bool {
-        self.covers("peerauthentications", namespace) || self.covers("peerauthentications", root)
+        self.covers("peerauthentications", namespace)
+            || self.covers("peerauthentications", root)
+            || (self.is_mesh_config() && namespace == root)
+    }
+
+    /// The gap of a mesh config that exists but could not be read: the root namespace (and so
+    /// the mesh-wide level) is unknown.
+    pub fn mesh_config(istio_namespace: &str, name: &str, reason: String) -> Gap {
+        Gap {
+            what: format!("{MESH_CONFIG_GAP}{istio_namespace}/{name}"),
+            reason,
+            effect: "the root namespace is unknown, so is every mode the mesh-wide level decides"
+                .to_string(),
+        }
+    }
+
+    /// Whether this is the gap of an unreadable mesh config.
+    pub fn is_mesh_config(&self) -> bool {
+        self.what.starts_with(MESH_CONFIG_GAP)
     }
 
     /// Whether this gap hides something a server-side mode depends on (pods or
     /// PeerAuthentications); DestinationRules, Services and namespace labels do not decide what
     /// a server accepts.
     pub fn hides_enforcement(&self) -> bool {
-        self.what.starts_with("pods ") || self.what.starts_with("peerauthentications ")
+        self.what.starts_with("pods ")
+            || self.what.starts_with("peerauthentications ")
+            || self.is_mesh_config()
     }
 }
 
@@ -252,6 +274,10 @@ pub struct ClusterRead {
     /// Why the mesh config could not be read, when it could not (the root namespace is then
     /// assumed, not confirmed).
     pub mesh_unread: Option<String>,
+    /// When the mesh config exists but could not be read (RBAC, or not parseable), the root
+    /// namespace is unknown: [`Gap::hides_policies_of`] then treats the mesh-wide level as hidden.
+    /// (A missing ConfigMap is not a gap: istiod itself then uses its own namespace.)
+    pub mesh_gap: Option<Gap>,
 }
 
 fn push_namespace(
@@ -261,6 +287,24 @@ fn push_namespace(
     snapshot.namespaces.push(NamespaceInfo::from(meta));
 }
 
+impl ClusterRead {
+    /// The gaps and warnings of a report that resolves modes (status): an unreadable mesh
+    /// config is a gap there (the mesh-wide level is unknown), said once, instead of the
+    /// warning that the root namespace was assumed.
+    pub fn report_gaps(&self) -> (Vec<Gap>, Vec<String>) {
+        let mut gaps = self.gaps.clone();
+        let mut warnings = self.warnings.clone();
+        if let Some(g) = &self.mesh_gap {
+            warnings.retain(|w| !w.contains(ASSUMED_ROOT));
+            gaps.push(g.clone());
+        }
+        (gaps, warnings)
+    }
+}
+
+/// The words of the warning that the root namespace was assumed.
+const ASSUMED_ROOT: &str = "; assuming the root namespace is the Istio namespace";
+
 /// Reads the mesh config: the `istio[-REV]` ConfigMap in the Istio namespace. When it cannot be
 /// read, falls back to the Istio namespace as root namespace and says why.
 async fn read_mesh(
@@ -268,13 +312,14 @@ async fn read_mesh(
     opts: &ReadOptions,
     warnings: &mut Vec<String>,
     unread: &mut Option<String>,
+    gap: &mut Option<Gap>,
 ) -> Result<MeshSettings, Error> {
     let name = mesh_configmap_name(opts.revision.as_deref());
     let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &opts.istio_namespace);
     let mut fallback = |why: String, warnings: &mut Vec<String>| {
         *unread = Some(why.clone());
         warnings.push(format!(
-            "{why}; assuming the root namespace is the Istio namespace \"{}\"",
+            "{why}{ASSUMED_ROOT} \"{}\"",
             opts.istio_namespace
         ));
         MeshSettings::defaults(&opts.istio_namespace)
@@ -285,13 +330,16 @@ async fn read_mesh(
                 mesh.istio_namespace = opts.istio_namespace.clone();
                 Ok(mesh)
             }
-            Err(e) => Ok(fallback(
-                format!(
-                    "the mesh config {}/{name} is unreadable ({e})",
-                    opts.istio_namespace
-                ),
-                warnings,
-            )),
+            Err(e) => {
+                *gap = Some(Gap::mesh_config(&opts.istio_namespace, &name, e.to_string()));
+                Ok(fallback(
+                    format!(
+                        "the mesh config {}/{name} is unreadable ({e})",
+                        opts.istio_namespace
+                    ),
+                    warnings,
+                ))
+            }
         },
         Ok(None) => Ok(fallback(
             format!(
@@ -300,7 +348,10 @@ async fn read_mesh(
             ),
             warnings,
         )),
-        Err(Error::Forbidden(msg)) => Ok(fallback(format!("cannot read the mesh config: {msg}"), warnings)),
+        Err(Error::Forbidden(msg)) => {
+            *gap = Some(Gap::mesh_config(&opts.istio_namespace, &name, msg.clone()));
+            Ok(fallback(format!("cannot read the mesh config: {msg}"), warnings))
+        }
         Err(e) => Err(e),
     }
 }
@@ -320,7 +371,8 @@ pub async fn read_snapshot(
     let mut gaps = Vec::new();
     let mut warnings = Vec::new();
     let mut mesh_unread = None;
-    let mesh = read_mesh(cluster, opts, &mut warnings, &mut mesh_unread).await?;
+    let mut mesh_gap = None;
+    let mesh = read_mesh(cluster, opts, &mut warnings, &mut mesh_unread, &mut mesh_gap).await?;
     let mut snapshot = Snapshot::new(&mesh);
     let root = mesh.root_namespace.clone();
 
@@ -493,6 +545,7 @@ pub async fn read_snapshot(
         warnings,
         apis,
         mesh_unread,
+        mesh_gap,
     })
 }
 

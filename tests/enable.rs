@@ -1110,8 +1110,14 @@ spec: {mtls: {mode: DISABLE}}
             .lines()
             .last()
             .unwrap()
-            .starts_with("error: nothing was deleted"),
+            .starts_with("  nothing was deleted: "),
         "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "one error: line per refusal: {}",
         run.stderr
     );
     // The diff and effect were shown first.

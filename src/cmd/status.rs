@@ -63,12 +63,13 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<i32, Error> {
             Scope::Namespaces(ns) => Some(ns.iter().cloned().collect()),
         },
     };
+    let (gaps, warnings) = read.report_gaps();
     let report = build(
         &analysis,
         &mesh_mode,
         &report_scope,
-        read.gaps,
-        read.warnings,
+        gaps,
+        warnings,
         required,
         &traffic,
         &per_workload,
