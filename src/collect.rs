@@ -54,8 +54,7 @@ impl Gap {
         Gap {
             what: format!("{MESH_CONFIG_GAP}{istio_namespace}/{name}"),
             reason,
-            effect: "the root namespace is unknown, so is every mode the mesh-wide level decides"
-                .to_string(),
+            effect: "the root namespace is unknown, so is every mode the mesh-wide level decides".to_string(),
         }
     }
 
@@ -318,10 +317,7 @@ async fn read_mesh(
     let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &opts.istio_namespace);
     let mut fallback = |why: String, warnings: &mut Vec<String>| {
         *unread = Some(why.clone());
-        warnings.push(format!(
-            "{why}{ASSUMED_ROOT} \"{}\"",
-            opts.istio_namespace
-        ));
+        warnings.push(format!("{why}{ASSUMED_ROOT} \"{}\"", opts.istio_namespace));
         MeshSettings::defaults(&opts.istio_namespace)
     };
     match api.get_opt(&name).await.map_err(|e| cluster.err(e)) {
