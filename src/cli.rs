@@ -122,41 +122,87 @@ pub fn parse_request_timeout(s: &str) -> Result<RequestTimeout, String> {
     Ok(RequestTimeout(if d.is_zero() { None } else { Some(d) }))
 }
 
-/// Parses a Go-style duration (`5s`, `1m30s`, `250ms`) or a bare number of seconds.
+/// Parses a Go-style duration (`5s`, `1m30s`, `250ms`, `1.5s`; units `ns`, `us`/`µs`, `ms`,
+/// `s`, `m`, `h`) or a bare number of seconds. Exact: decimals are read digit by digit (to the
+/// nanosecond, as Go does), never through a float.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let bad = || format!("invalid duration {s:?}: use a number with a unit, e.g. 5s, 1m, 500ms");
     if s.is_empty() {
         return Err(bad());
     }
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
+    if s.starts_with('-') {
+        return Err(format!("invalid duration {s:?}: a duration cannot be negative"));
     }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
+    let too_long = || format!("invalid duration {s:?}: too long");
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse::<u64>().map(Duration::from_secs).map_err(|_| too_long());
+    }
+    let mut total: u128 = 0;
+    let mut rest = s.strip_prefix('+').unwrap_or(s);
     while !rest.is_empty() {
         let digits = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .ok_or_else(bad)?;
-        if digits == 0 {
+        let (int, frac) = match rest[..digits].split_once('.') {
+            Some((i, f)) => (i, f),
+            None => (&rest[..digits], ""),
+        };
+        if (int.is_empty() && frac.is_empty()) || frac.contains('.') {
             return Err(bad());
         }
-        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ms" => value / 1000.0,
-            "s" => value,
-            "m" => value * 60.0,
-            "h" => value * 3600.0,
+        let unit: u128 = match &rest[..unit_len] {
+            "ns" => 1,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             _ => return Err(bad()),
         };
-        total += Duration::from_secs_f64(seconds);
         rest = &rest[unit_len..];
+        let whole: u128 = if int.is_empty() {
+            0
+        } else {
+            int.parse().map_err(|_| too_long())?
+        };
+        let mut nanos = whole.checked_mul(unit).ok_or_else(too_long)?;
+        // The fraction, digit by digit; below a nanosecond is dropped, as in Go.
+        let mut scale = unit;
+        for d in frac.bytes() {
+            scale /= 10;
+            if scale == 0 {
+                break;
+            }
+            nanos += u128::from(d - b'0') * scale;
+        }
+        total = total.checked_add(nanos).ok_or_else(too_long)?;
     }
-    Ok(total)
+    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| too_long())?;
+    Ok(Duration::new(secs, (total % 1_000_000_000) as u32))
+}
+
+/// The longest `probe --timeout`: a probe is one HTTP request; beyond this it is a typo.
+pub const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Parses `probe --timeout`: a duration more than 0 and at most [`MAX_PROBE_TIMEOUT`] (10m).
+pub fn parse_probe_timeout(s: &str) -> Result<Duration, String> {
+    let range = "the timeout must be more than 0 and at most 10m (e.g. 500ms, 1.5s, 2m)";
+    let d = parse_duration(s).map_err(|e| {
+        if s.trim().starts_with('-') {
+            format!("invalid duration {:?}: {range}", s.trim())
+        } else {
+            e
+        }
+    })?;
+    if d.is_zero() || d > MAX_PROBE_TIMEOUT {
+        return Err(format!("invalid duration {:?}: {range}", s.trim()));
+    }
+    Ok(d)
 }
 
 /// The subcommands.
@@ -175,12 +221,16 @@ pub enum Command {
             not take effect: a DestinationRule sending plaintext to workloads that become STRICT, a \
             workload-level DISABLE mTLS clients would fail against, DISABLE on ambient workloads, a workload \
             policy shadowed by an older one, callers that sent plaintext (within --since, per Prometheus or the \
-            proxies' counters) to workloads that become STRICT. --force writes anyway and says what it overrode.",
+            proxies' counters) to workloads that become STRICT. --force writes anyway and says what it overrode.\n\n\
+            --inherit removes the scope's policy instead (the rollback), with the same diff, effect, review \
+            and dry runs; the DELETE carries the reviewed object's uid and resourceVersion, and a policy \
+            holding fields of other field managers needs --force-conflicts.",
         after_help = "Examples:\n  kubectl mtls enable istioinaction --strict --dry-run\n  \
             kubectl mtls enable istioinaction --strict\n  \
             kubectl mtls enable istioinaction --strict --telemetry-from proxies\n  \
             kubectl mtls enable istioinaction -l app=web-api --strict --port 8080=PERMISSIVE\n  \
-            kubectl mtls enable --mesh --permissive --dry-run=server"
+            kubectl mtls enable --mesh --permissive --dry-run=server\n  \
+            kubectl mtls enable istioinaction --inherit --dry-run"
     )]
     Enable(EnableArgs),
     /// Show what `enable` (or a PeerAuthentication manifest) would change, as YAML and as effect on workloads
@@ -417,6 +467,9 @@ pub struct ModeFlags {
     /// Set the mode to UNSET: inherit from the level above
     #[arg(long)]
     pub unset: bool,
+    /// Remove the scope's policy (the one Istio honours): the level above decides again
+    #[arg(long)]
+    pub inherit: bool,
 }
 
 /// Which policy a change targets.
@@ -449,6 +502,10 @@ pub struct TargetArgs {
     /// The Istio revision whose mesh config to read (ConfigMap istio-REV)
     #[arg(long, value_name = "REV")]
     pub revision: Option<String>,
+
+    /// With --mesh: the root namespace, when the mesh config cannot be read (it must agree with the mesh config when it can)
+    #[arg(long, value_name = "NS")]
+    pub root_namespace: Option<String>,
 }
 
 /// `--dry-run` values.
@@ -498,6 +555,10 @@ pub struct EnableArgs {
     /// Print the resulting object on stdout (the diff, effect and result line then go to stderr)
     #[arg(short = 'o', long, value_enum)]
     pub output: Option<ObjectOutput>,
+
+    /// List every workload, namespace, finding and review message of the effect (long lists are summarised otherwise)
+    #[arg(long)]
+    pub show_all: bool,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
@@ -518,16 +579,20 @@ pub struct DiffModeFlags {
     /// Set the mode to UNSET: inherit from the level above
     #[arg(long)]
     pub unset: bool,
+    /// Remove the scope's policy (the one Istio honours): the level above decides again
+    #[arg(long)]
+    pub inherit: bool,
 }
 
 impl DiffModeFlags {
     /// The mode flags, when one was given.
     pub fn selected(&self) -> Option<ModeFlags> {
-        (self.strict || self.permissive || self.disable || self.unset).then_some(ModeFlags {
+        (self.strict || self.permissive || self.disable || self.unset || self.inherit).then_some(ModeFlags {
             strict: self.strict,
             permissive: self.permissive,
             disable: self.disable,
             unset: self.unset,
+            inherit: self.inherit,
         })
     }
 }
@@ -541,13 +606,21 @@ pub struct DiffArgs {
     #[command(flatten)]
     pub target: TargetArgs,
 
-    /// PeerAuthentication manifests to compare with the cluster, several documents allowed ("-" reads stdin)
+    /// PeerAuthentication manifests to compare with the cluster: files (several documents allowed), directories (their .json, .yaml, .yml files, in name order), "-" for stdin; repeatable
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub files: Vec<String>,
+
+    /// Read the directories given with -f recursively (without it, their subdirectories are ignored, as kubectl does)
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
 
     /// The server-side apply field manager of the dry-run apply
     #[arg(long, value_name = "NAME", default_value = "kubectl-mtls")]
     pub field_manager: String,
+
+    /// List every workload, namespace, finding and review message of the effect (long lists are summarised otherwise)
+    #[arg(long)]
+    pub show_all: bool,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
@@ -597,8 +670,14 @@ pub struct ProbeArgs {
     )]
     pub image: String,
 
-    /// How long each probe may take (curl --max-time)
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    /// How long each probe may take, passed exactly to curl --max-time (500ms, 1.5s, 2m; more than 0, at most 10m; wget takes whole seconds, rounded up)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5s",
+        allow_hyphen_values = true,
+        value_parser = parse_probe_timeout
+    )]
     pub timeout: Duration,
 
     /// How long to wait for created client pods to run (they are deleted when it passes)
@@ -719,6 +798,32 @@ mod tests {
     }
 
     #[test]
+    fn durations_are_exact_to_the_nanosecond() {
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("0.1s").unwrap(), Duration::from_millis(100));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1.001s").unwrap(), Duration::from_millis(1001));
+        assert_eq!(parse_duration(".5s").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1h0.5m").unwrap(), Duration::from_secs(3630));
+        assert_eq!(parse_duration("1500us").unwrap(), Duration::from_micros(1500));
+        assert_eq!(parse_duration("7ns").unwrap(), Duration::from_nanos(7));
+        assert!(parse_duration("1..5s").is_err());
+        assert!(parse_duration(".s").is_err());
+        assert!(parse_duration("-1s").unwrap_err().contains("negative"));
+        assert!(parse_duration("99999999999999999999999h").is_err());
+    }
+
+    #[test]
+    fn probe_timeouts_are_bounded() {
+        assert_eq!(parse_probe_timeout("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_probe_timeout("10m").unwrap(), Duration::from_secs(600));
+        for bad in ["0", "0s", "-1s", "10m0.001s", "1h"] {
+            let e = parse_probe_timeout(bad).unwrap_err();
+            assert!(e.contains("more than 0 and at most 10m"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn enable_needs_exactly_one_mode() {
         assert!(parse(&["k", "enable", "ns"]).is_err());
         assert!(parse(&["k", "enable", "ns", "--strict", "--permissive"]).is_err());
@@ -733,6 +838,25 @@ mod tests {
         }
         assert!(parse(&["k", "enable", "ns", "--strict", "--dry-run=bogus"]).is_err());
         assert!(parse(&["k", "enable", "ns", "--mesh", "--strict"]).is_err());
+    }
+
+    #[test]
+    fn inherit_is_a_fifth_mode_of_enable_and_diff() {
+        match parse(&["k", "enable", "ns", "--inherit"]).unwrap().command {
+            Command::Enable(e) => assert!(e.mode.inherit && !e.mode.unset),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(parse(&["k", "enable", "ns", "--inherit", "--unset"]).is_err());
+        match parse(&["k", "diff", "ns", "--inherit"]).unwrap().command {
+            Command::Diff(d) => assert!(d.mode.selected().is_some_and(|m| m.inherit)),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(parse(&["k", "diff", "ns", "--inherit", "--strict"]).is_err());
+        let cli = parse(&["k", "enable", "--mesh", "--strict", "--root-namespace", "r"]).unwrap();
+        match cli.command {
+            Command::Enable(e) => assert_eq!(e.target.root_namespace.as_deref(), Some("r")),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct Gap {
     pub effect: String,
 }
 
+const MESH_CONFIG_GAP: &str = "the mesh config ";
+
 impl Gap {
     fn covers(&self, resource: &str, namespace: &str) -> bool {
         self.what == format!("{resource} cluster-wide")
@@ -44,14 +46,33 @@ impl Gap {
     /// Whether this gap hides PeerAuthentications that decide modes in `namespace` (its own,
     /// or the root namespace's mesh-wide ones).
     pub fn hides_policies_of(&self, namespace: &str, root: &str) -> bool {
-        self.covers("peerauthentications", namespace) || self.covers("peerauthentications", root)
+        self.covers("peerauthentications", namespace)
+            || self.covers("peerauthentications", root)
+            || (self.is_mesh_config() && namespace == root)
+    }
+
+    /// The gap of a mesh config that exists but could not be read: the root namespace (and so
+    /// the mesh-wide level) is unknown.
+    pub fn mesh_config(istio_namespace: &str, name: &str, reason: String) -> Gap {
+        Gap {
+            what: format!("{MESH_CONFIG_GAP}{istio_namespace}/{name}"),
+            reason,
+            effect: "the root namespace is unknown, so is every mode the mesh-wide level decides".to_string(),
+        }
+    }
+
+    /// Whether this is the gap of an unreadable mesh config.
+    pub fn is_mesh_config(&self) -> bool {
+        self.what.starts_with(MESH_CONFIG_GAP)
     }
 
     /// Whether this gap hides something a server-side mode depends on (pods or
     /// PeerAuthentications); DestinationRules, Services and namespace labels do not decide what
     /// a server accepts.
     pub fn hides_enforcement(&self) -> bool {
-        self.what.starts_with("pods ") || self.what.starts_with("peerauthentications ")
+        self.what.starts_with("pods ")
+            || self.what.starts_with("peerauthentications ")
+            || self.is_mesh_config()
     }
 }
 
@@ -437,7 +458,32 @@ pub struct ClusterRead {
     pub warnings: Vec<String>,
     /// The Istio APIs found by discovery.
     pub apis: IstioApis,
+    /// Why the mesh config could not be read, when it could not (the root namespace is then
+    /// assumed, not confirmed).
+    pub mesh_unread: Option<String>,
+    /// When the mesh config exists but could not be read (RBAC, or not parseable), the root
+    /// namespace is unknown: [`Gap::hides_policies_of`] then treats the mesh-wide level as hidden.
+    /// (A missing ConfigMap is not a gap: istiod itself then uses its own namespace.)
+    pub mesh_gap: Option<Gap>,
 }
+
+impl ClusterRead {
+    /// The gaps and warnings of a report that resolves modes (status): an unreadable mesh
+    /// config is a gap there (the mesh-wide level is unknown), said once, instead of the
+    /// warning that the root namespace was assumed.
+    pub fn report_gaps(&self) -> (Vec<Gap>, Vec<String>) {
+        let mut gaps = self.gaps.clone();
+        let mut warnings = self.warnings.clone();
+        if let Some(g) = &self.mesh_gap {
+            warnings.retain(|w| !w.contains(ASSUMED_ROOT));
+            gaps.push(g.clone());
+        }
+        (gaps, warnings)
+    }
+}
+
+/// The words of the warning that the root namespace was assumed.
+const ASSUMED_ROOT: &str = "; assuming the root namespace is the Istio namespace";
 
 /// Reads the mesh config: the `istio[-REV]` ConfigMap in the Istio namespace. When it cannot be
 /// read, falls back to the Istio namespace as root namespace and says why.
@@ -445,14 +491,14 @@ async fn read_mesh(
     cluster: &Cluster,
     opts: &ReadOptions,
     warnings: &mut Vec<String>,
+    unread: &mut Option<String>,
+    gap: &mut Option<Gap>,
 ) -> Result<MeshSettings, Error> {
     let name = mesh_configmap_name(opts.revision.as_deref());
     let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &opts.istio_namespace);
-    let fallback = |why: String, warnings: &mut Vec<String>| {
-        warnings.push(format!(
-            "{why}; assuming the root namespace is the Istio namespace \"{}\"",
-            opts.istio_namespace
-        ));
+    let mut fallback = |why: String, warnings: &mut Vec<String>| {
+        *unread = Some(why.clone());
+        warnings.push(format!("{why}{ASSUMED_ROOT} \"{}\"", opts.istio_namespace));
         MeshSettings::defaults(&opts.istio_namespace)
     };
     match api.get_opt(&name).await.map_err(|e| cluster.err(e)) {
@@ -461,13 +507,16 @@ async fn read_mesh(
                 mesh.istio_namespace = opts.istio_namespace.clone();
                 Ok(mesh)
             }
-            Err(e) => Ok(fallback(
-                format!(
-                    "the mesh config {}/{name} is unreadable ({e})",
-                    opts.istio_namespace
-                ),
-                warnings,
-            )),
+            Err(e) => {
+                *gap = Some(Gap::mesh_config(&opts.istio_namespace, &name, e.to_string()));
+                Ok(fallback(
+                    format!(
+                        "the mesh config {}/{name} is unreadable ({e})",
+                        opts.istio_namespace
+                    ),
+                    warnings,
+                ))
+            }
         },
         Ok(None) => Ok(fallback(
             format!(
@@ -476,7 +525,10 @@ async fn read_mesh(
             ),
             warnings,
         )),
-        Err(Error::Forbidden(msg)) => Ok(fallback(format!("cannot read the mesh config: {msg}"), warnings)),
+        Err(Error::Forbidden(msg)) => {
+            *gap = Some(Gap::mesh_config(&opts.istio_namespace, &name, msg.clone()));
+            Ok(fallback(format!("cannot read the mesh config: {msg}"), warnings))
+        }
         Err(e) => Err(e),
     }
 }
@@ -507,7 +559,9 @@ pub async fn read_snapshot(
             return Err(Error::IstioMissing);
         };
         let mut warnings = Vec::new();
-        let mesh = read_mesh(cluster, opts, &mut warnings).await?;
+        let mut mesh_unread = None;
+        let mut mesh_gap = None;
+        let mesh = read_mesh(cluster, opts, &mut warnings, &mut mesh_unread, &mut mesh_gap).await?;
         let root = mesh.root_namespace.clone();
         // PeerAuthentications: the scope plus the root namespace (mesh-wide policies).
         let mut pa_scopes = per_ns.clone();
@@ -518,7 +572,13 @@ pub async fn read_snapshot(
             read_policies(cluster, &pa_ar, &pa_scopes, &root),
             read_destination_rules(cluster, apis.destination_rule.as_ref(), scope, &pa_scopes),
         );
-        Ok((apis, mesh, warnings, policies, rules))
+        let mesh_read = MeshRead {
+            mesh,
+            warnings,
+            unread: mesh_unread,
+            gap: mesh_gap,
+        };
+        Ok((apis, mesh_read, policies, rules))
     };
     let (istio, namespaces, pods, services) = futures::join!(
         istio,
@@ -527,7 +587,17 @@ pub async fn read_snapshot(
         read_services(cluster, &per_ns),
     );
 
-    let (apis, mesh, warnings, policies, rules) = istio?;
+    let (
+        apis,
+        MeshRead {
+            mesh,
+            warnings,
+            unread: mesh_unread,
+            gap: mesh_gap,
+        },
+        policies,
+        rules,
+    ) = istio?;
     let mut snapshot = Snapshot::new(&mesh);
     let mut gaps = Vec::new();
     let (list, more) = namespaces?;
@@ -556,7 +626,17 @@ pub async fn read_snapshot(
         gaps,
         warnings,
         apis,
+        mesh_unread,
+        mesh_gap,
     })
+}
+
+/// What reading the mesh config gave (see [`read_mesh`]).
+struct MeshRead {
+    mesh: MeshSettings,
+    warnings: Vec<String>,
+    unread: Option<String>,
+    gap: Option<Gap>,
 }
 
 /// What one part of the snapshot read gave: the objects, and the reads RBAC refused.

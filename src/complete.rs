@@ -150,9 +150,8 @@ pub const FREE_TEXT_ARGS: &[&str] = &[
 /// Classifies an argument's values by its id (the clap field name) and possible values.
 pub fn value_kind(arg: &Arg) -> ValueKind {
     match arg.get_id().as_str() {
-        "namespace" | "namespace_arg" | "namespaces" | "from_namespace" | "istio_namespace" => {
-            ValueKind::Namespace
-        }
+        "namespace" | "namespace_arg" | "namespaces" | "from_namespace" | "istio_namespace"
+        | "root_namespace" => ValueKind::Namespace,
         "context" => ValueKind::Context,
         "cluster" => ValueKind::Cluster,
         "user" => ValueKind::User,

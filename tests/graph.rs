@@ -383,3 +383,25 @@ fn on_a_real_prometheus_edges_shares_and_verdicts() {
             .any(|n| n.as_str().unwrap().contains("incomplete"))
     );
 }
+
+// --- Inputs checked before any request (issue 10 item 4) ---
+
+#[test]
+fn graph_checks_istio_flags_before_any_request() {
+    let lab = Lab::start(Scenario::lab());
+    lab.sim().clear_requests();
+    for (args, flag) in [
+        (
+            &["graph", "istioinaction", "--istio-namespace", "x/.."][..],
+            "--istio-namespace",
+        ),
+        (&["graph", "-A", "--revision", "canary/../x"], "--revision"),
+    ] {
+        let run = lab.plugin(args);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
+        assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+        assert!(run.stderr.contains(&format!("for {flag}")), "{}", run.stderr);
+    }
+    assert!(lab.requests().is_empty(), "nothing sent: {:?}", lab.requests());
+}

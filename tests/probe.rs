@@ -349,8 +349,15 @@ fn a_destination_rule_that_disables_tls_makes_meshed_clients_plaintext() {
     assert_eq!(mesh["observed"]["result"], "rejected");
     assert_eq!(mesh["verdict"], "pass");
     assert!(
+        run.stderr.contains(
+            "finding: error DestinationRuleDisablesTls DestinationRule istioinaction/web-api-plain"
+        ),
+        "{}",
         run.stderr
-            .contains("error: DestinationRuleDisablesTls DestinationRule istioinaction/web-api-plain"),
+    );
+    // The probe passed: no line says `error:` (that prefix is for why a command failed).
+    assert!(
+        !run.stderr.lines().any(|l| l.starts_with("error:")),
         "{}",
         run.stderr
     );
@@ -1200,4 +1207,164 @@ fn created_clients_are_deleted_on_ctrl_c_while_waiting_for_them() {
         "client pods left behind: {stderr}"
     );
     assert!(lab.execs().is_empty(), "nothing was probed");
+}
+
+// --- Inputs checked before any request (issue 10 item 4) ---
+
+/// A usage error: exit 2, one `error:` line, nothing sent.
+fn refused_before_any_request(lab: &Lab, args: &[&str]) -> String {
+    lab.clear_requests();
+    let run = lab.plugin(args);
+    assert_eq!(run.code, 2, "{args:?}: {run:#?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+    assert!(lab.requests().is_empty(), "{args:?}: {:?}", lab.requests());
+    run.stderr
+}
+
+#[test]
+fn timeouts_reach_curl_exactly_and_are_bounded() {
+    let lab = strict_lab();
+    for (given, max_time) in [("500ms", "0.5"), ("1.5s", "1.5"), ("2m", "120"), ("250", "250")] {
+        lab.clear_requests();
+        let run = lab.plugin(&["probe", TARGET, "--timeout", given]);
+        assert_eq!(run.code, 0, "{given}: {run:#?}");
+        let execs = lab.execs();
+        assert_eq!(execs.len(), 2, "{execs:?}");
+        for (_, _, _, argv) in &execs {
+            let i = argv.iter().position(|a| a == "--max-time").expect("--max-time");
+            assert_eq!(argv[i + 1], max_time, "--timeout {given}: {argv:?}");
+        }
+    }
+    for args in [
+        &["probe", TARGET, "--timeout", "0"][..],
+        &["probe", TARGET, "--timeout", "0s"],
+        &["probe", TARGET, "--timeout", "-1s"],
+        &["probe", TARGET, "--timeout=-500ms"],
+        &["probe", TARGET, "--timeout", "11m"],
+        &["probe", TARGET, "--timeout", "24h"],
+    ] {
+        let line = refused_before_any_request(&lab, args);
+        assert!(
+            line.contains("the timeout must be more than 0 and at most 10m"),
+            "{args:?}: {line}"
+        );
+    }
+}
+
+#[test]
+fn the_same_client_given_twice_is_probed_once() {
+    let lab = strict_lab();
+    lab.clear_requests();
+    let run = lab.plugin(&[
+        "probe",
+        TARGET,
+        "--from",
+        "deploy/sleep",
+        "--from",
+        MESH_SLEEP,
+        "--from",
+        "deploy/sleep",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    let doc = run.json();
+    assert_eq!(doc["results"].as_array().unwrap().len(), 1, "{doc:#}");
+    assert_eq!(lab.execs().len(), 1, "{:?}", lab.execs());
+    assert!(
+        run.stderr.contains(&format!(
+            "note: client istioinaction/{MESH_SLEEP} was given 3 times (--from deploy/sleep, --from {MESH_SLEEP}, --from deploy/sleep): probed once"
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn service_ports_can_be_named() {
+    let lab = strict_lab();
+    lab.put_yaml("apiVersion: v1\nkind: Service\nmetadata:\n  name: web-two\n  namespace: istioinaction\nspec:\n  selector:\n    app: web-api\n  ports:\n  - name: metrics\n    port: 9090\n    targetPort: 15020\n  - name: http\n    port: 80\n    targetPort: http\n");
+    let run = lab.plugin(&["probe", "web-two.istioinaction:http"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(
+        run.stdout.starts_with(
+            "Probing http://web-two.istioinaction:80/ (service istioinaction/web-two port 80 -> target port 8080)\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    // The lab's own Service: port "http" is 8080.
+    let run = lab.plugin(&["probe", "web-api.istioinaction:http/health", "-o", "json"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(
+        run.json()["target"]["url"],
+        "http://web-api.istioinaction:8080/health"
+    );
+
+    let run = lab.plugin(&["probe", "web-two.istioinaction:grpc"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert_eq!(
+        run.stderr,
+        "error: service istioinaction/web-two has no port named \"grpc\" (ports: metrics (9090), http (80))\n"
+    );
+    // In a URL the port is a number.
+    let line = refused_before_any_request(&lab, &["probe", "http://web-two.istioinaction:http/"]);
+    assert!(
+        line.contains("in an http:// URL the port must be a number"),
+        "{line}"
+    );
+}
+
+#[test]
+fn certs_of_a_deployment_name_hints_at_deploy() {
+    let lab = Lab::start(Scenario::lab().exec_handler(mesh_handler));
+    let run = lab.plugin(&["probe", "--certs", "web-api", "-n", "istioinaction"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert_eq!(
+        run.stderr,
+        "error: pod \"web-api\" not found in namespace \"istioinaction\"; did you mean deploy/web-api?\n"
+    );
+    assert!(lab.execs().is_empty());
+    // No workload of that name: no hint.
+    let run = lab.plugin(&["probe", "--certs", "nothing", "-n", "istioinaction"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert_eq!(
+        run.stderr,
+        "error: pod \"nothing\" not found in namespace \"istioinaction\"\n"
+    );
+    // The same for --from.
+    let run = lab.plugin(&["probe", TARGET, "--from", "sleep"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        run.stderr.contains("did you mean deploy/sleep?"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn wget_rounds_a_sub_second_timeout_up_and_says_so() {
+    let lab = Lab::start(Scenario::lab().exec_rule(ExecRule {
+        prefix: true,
+        stderr: "  HTTP/1.1 200 OK\n  content-type: text/plain\n".into(),
+        ..ExecRule::new(["wget"], "")
+    }));
+    let run = lab.plugin(&["probe", TARGET, "--timeout", "1500ms"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    for (_, _, _, argv) in lab.execs() {
+        let (flag, value) = if argv[0] == "curl" {
+            ("--max-time", "1.5")
+        } else {
+            ("-T", "2")
+        };
+        let i = argv.iter().position(|a| a == flag).expect(flag);
+        assert_eq!(argv[i + 1], value, "{argv:?}");
+    }
+    assert!(
+        run.stderr
+            .contains("note: wget takes whole seconds: its timeout was 2s where curl's would be 1.5s"),
+        "{}",
+        run.stderr
+    );
 }

@@ -445,11 +445,17 @@ fn forbidden_reads_give_a_partial_answer_with_warnings(backend) {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let doc = run.json();
     assert_eq!(ns_row(&doc, "istioinaction")["mode"], "STRICT");
+    // The mesh config is forbidden: the root namespace, so the mesh-wide level, is unknown
+    // (never Istio's default); said once, as a gap.
     assert!(
-        run.stderr.contains("cannot read the mesh config"),
+        run.stderr
+            .contains("could not read the mesh config istio-system/istio: ")
+            && run.stderr.contains("the root namespace is unknown"),
         "{}",
         run.stderr
     );
+    assert!(!run.stderr.contains("assuming the root namespace"), "{}", run.stderr);
+    assert!(doc["mesh"]["mode"].is_null(), "{}", doc["mesh"]);
     assert!(
         run.stderr.contains("could not read destinationrules"),
         "{}",
@@ -465,6 +471,11 @@ fn forbidden_reads_give_a_partial_answer_with_warnings(backend) {
     // a namespace whose pods cannot be listed: modes shown, membership marked unknown
     let run = lab.plugin_as("viewer", &["status", "default", "-o", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    // default has no policy of its own: the unknown mesh-wide level decides it, so unknown.
+    assert!(ns_row(&run.json(), "default")["mode"].is_null(), "{}", run.stdout);
+    let require = lab.plugin_as("viewer", &["status", "default", "--require", "permissive"]);
+    assert_eq!(require.code, 1, "{}", require.stderr);
+    assert!(require.stderr.contains("cannot be verified"), "{}", require.stderr);
     assert!(
         run.stderr
             .contains("could not read pods in namespace \"default\""),

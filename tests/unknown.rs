@@ -124,10 +124,17 @@ spec:
         args.extend_from_slice(dry);
         let run = lab.plugin_as("ns-admin", &args);
         assert_eq!(run.code, 1, "{dry:?}: {run:?}");
+        // One `error:` line names the refusal; every unread source is listed.
+        let errors: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{dry:?}: {}", run.stderr);
         assert!(
-            run.stderr.lines().any(|l| l.starts_with(
-                "error: refusing to change peerauthentication.security.istio.io/default: the review could not read destinationrules cluster-wide: "
-            )),
+            errors[0].starts_with("error: refusing to change peerauthentication.security.istio.io/default: the review could not read "),
+            "{dry:?}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains("the review could not read destinationrules cluster-wide: "),
             "{dry:?}: {}",
             run.stderr
         );
@@ -144,6 +151,88 @@ spec:
         run.stderr.contains(
             "warning: --force: writing despite: the review could not read destinationrules cluster-wide"
         ),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A namespace whose own PeerAuthentications cannot be read: a hidden policy may decide its
+/// mode, so the mode (and its workloads') is unknown, not the mesh-wide default it falls to.
+#[test]
+fn unreadable_namespace_policies_leave_its_mode_unknown() {
+    let user = User::new("nonspa", "nonspa-token")
+        .allow(Rule::new(
+            &["get", "list"],
+            &["namespaces", "pods", "services", "destinationrules", "configmaps"],
+        ))
+        .allow(
+            Rule::new(&["get", "list"], &["peerauthentications"]).in_namespaces(&["istio-system", "default"]),
+        );
+    let lab = Lab::start(Scenario::lab().user(user));
+    // The hidden policy makes istioinaction STRICT; the user cannot see it.
+    lab.put_yaml(
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: default\n  namespace: istioinaction\nspec:\n  mtls:\n    mode: STRICT\n",
+    );
+    let run = lab.plugin_as("nonspa", &["status", "istioinaction", "default", "-o", "wide"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("could not read peerauthentications in namespace \"istioinaction\""),
+        "{}",
+        run.stderr
+    );
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("istioinaction "))
+        .expect("namespace row");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[1..3], ["?", "?"], "mode and policy unknown: {row}");
+    assert!(!row.contains("PERMISSIVE"), "{row}");
+    assert!(
+        row.ends_with("? (its PeerAuthentications could not be read)"),
+        "readiness unknown: {row}"
+    );
+    for line in run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("istioinaction "))
+        .skip(1)
+    {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cells[4], "?", "workload mode unknown: {line}");
+    }
+    // The readable namespace next to it keeps its answer.
+    let row = run.stdout.lines().find(|l| l.starts_with("default ")).unwrap();
+    assert!(row.contains("PERMISSIVE"), "{row}");
+
+    let doc = lab
+        .plugin_as("nonspa", &["status", "istioinaction", "-o", "json"])
+        .json();
+    let ns = &doc["namespaces"][0];
+    assert!(
+        ns["mode"].is_null() && ns["policy"].is_null() && ns["level"].is_null(),
+        "{ns}"
+    );
+    assert!(ns["strictReady"].is_null(), "{ns}");
+    assert_eq!(ns["pods"], 4, "pods could be read: {ns}");
+    for w in doc["workloads"].as_array().unwrap() {
+        assert!(w["mode"].is_null(), "{w}");
+        assert_eq!(w["modes"], serde_json::json!([]), "{w}");
+    }
+    // And a verdict resting on it cannot be verified.
+    let run = lab.plugin_as("nonspa", &["status", "istioinaction", "--require", "permissive"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "require PERMISSIVE: cannot be verified: could not read peerauthentications in namespace \"istioinaction\""
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
         "{}",
         run.stderr
     );

@@ -2,7 +2,7 @@
 //! server-side apply (also as a dry run).
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
 use kube::core::ApiResource;
 use serde_json::Value;
 
@@ -138,6 +138,41 @@ pub async fn apply(
     }
 }
 
+/// Deletes the object reviewed, `live`, on the condition that it is still that object (its
+/// uid and resourceVersion as DeleteOptions preconditions): a concurrent change or re-creation
+/// is a conflict error, never a blind delete. `dry_run`: `dryRun=All`, nothing deleted.
+pub async fn delete_reviewed(
+    cluster: &Cluster,
+    ar: &ApiResource,
+    live: &Value,
+    dry_run: bool,
+) -> Result<(), Error> {
+    let at = |p: &str| live.pointer(p).and_then(Value::as_str).map(str::to_string);
+    let ns = at("/metadata/namespace").unwrap_or_default();
+    let name = at("/metadata/name").unwrap_or_default();
+    let dp = DeleteParams {
+        dry_run,
+        preconditions: Some(Preconditions {
+            resource_version: at("/metadata/resourceVersion"),
+            uid: at("/metadata/uid"),
+        }),
+        ..DeleteParams::default()
+    };
+    let object = super::object_ref(&name);
+    match pa_api(cluster, ar, &ns).delete(&name, &dp).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Err(Error::Other(format!(
+            "{object} changed since it was reviewed ({}); nothing was deleted: run the command again to review the object as it is now",
+            s.message.trim()
+        ))),
+        Err(kube::Error::Api(s)) if s.code == 404 => Err(Error::Other(format!(
+            "{object} was deleted by someone else since it was reviewed ({}); nothing was deleted by this command",
+            s.message.trim()
+        ))),
+        Err(e) => Err(cluster.err(e)),
+    }
+}
+
 /// Pods outside the mesh in the whole cluster, except those `skip` accepts and Kubernetes'
 /// own namespaces (one paged metadata-only list; a 403 is reported, not fatal).
 pub async fn unmeshed_pods_cluster_wide(
@@ -164,6 +199,10 @@ pub async fn unmeshed_pods_cluster_wide(
 /// The snapshot a change is judged against: the target namespace (plus the root namespace's
 /// policies), or the whole cluster for a mesh-wide change. Returns it with the namespace the
 /// target lives in. A namespace-wide target in the root namespace becomes [`Target::Mesh`].
+///
+/// A mesh-wide change needs a confirmed root namespace: when the mesh config cannot be read it
+/// is refused unless `--root-namespace` names it, and a `--root-namespace` the mesh config
+/// contradicts is refused (Istio would not honour a policy there).
 pub async fn read_for(
     cluster: &Cluster,
     req: &mut Request,
@@ -183,18 +222,63 @@ pub async fn read_for(
     };
     let root = read.mesh.root_namespace.clone();
     match (&req.target, wanted_ns) {
-        (Target::Mesh, _) | (_, None) => Ok((read, root)),
+        (Target::Mesh, _) | (_, None) => {
+            let mut read = read;
+            let root = confirm_root(&mut read, req, opts, true)?;
+            Ok((read, root))
+        }
         (Target::Selector { .. }, Some(ns)) if ns == root => Err(Error::Usage(format!(
             "{ns} is the root namespace: Istio ignores policies with a selector there; target the workload's own namespace"
         ))),
         (Target::Namespace(_), Some(ns)) if ns == root => {
             // The namespace-wide policy of the root namespace is the mesh-wide one: its
             // effect is cluster-wide.
-            let read = read_all(cluster, opts).await?;
+            let mut read = read_all(cluster, opts).await?;
+            confirm_root(&mut read, req, opts, false)?;
             req.target = Target::Mesh;
             Ok((read, ns))
         }
         (_, Some(ns)) => Ok((read, ns)),
+    }
+}
+
+/// The root namespace of a mesh-wide change, confirmed by the mesh config or named by
+/// `--root-namespace` (then set in the read); an unconfirmed or contradicted one is an error.
+/// `mesh_flag`: the target came from `--mesh` (else from naming the assumed root namespace).
+pub fn confirm_root(
+    read: &mut ClusterRead,
+    req: &Request,
+    opts: &ReadOptions,
+    mesh_flag: bool,
+) -> Result<String, Error> {
+    let assumed = read.mesh.root_namespace.clone();
+    match (&read.mesh_unread, &req.root_namespace) {
+        (None, None) => Ok(assumed),
+        (None, Some(given)) if *given == assumed => Ok(assumed),
+        (None, Some(given)) => Err(Error::Other(format!(
+            "--root-namespace {given} disagrees with the mesh config {}/{}, which makes {assumed} the root namespace: Istio would not honour a mesh-wide policy in {given}",
+            opts.istio_namespace,
+            crate::model::mesh::mesh_configmap_name(opts.revision.as_deref())
+        ))),
+        (Some(why), None) => Err(Error::Other(format!(
+            "{why}, so the root namespace (where Istio honours mesh-wide policies) cannot be confirmed{}: pass --root-namespace NS{}",
+            if mesh_flag {
+                String::new()
+            } else {
+                format!(" and {assumed} may not be it")
+            },
+            if mesh_flag { "" } else { " with --mesh" }
+        ))),
+        (Some(why), Some(given)) => {
+            let why = why.clone();
+            read.warnings.retain(|w| !w.starts_with(&why));
+            read.warnings.push(format!(
+                "{why}; using the root namespace given by --root-namespace: \"{given}\""
+            ));
+            read.mesh.root_namespace = given.clone();
+            read.snapshot.root_namespace = given.clone();
+            Ok(given.clone())
+        }
     }
 }
 

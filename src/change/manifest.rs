@@ -55,7 +55,18 @@ fn first_content_line(start: usize, text: &str) -> usize {
 }
 
 /// Parses and checks PeerAuthentication manifests; every problem names the document and line.
+/// A source without any object is an error.
 pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<Manifest>, Error> {
+    let out = parse_documents(text, source)?;
+    if out.is_empty() {
+        return Err(Error::Usage(format!("{source}: no PeerAuthentication found")));
+    }
+    Ok(out)
+}
+
+/// As [`parse_manifests`], but a source of comments only gives no object (a file among others
+/// in a directory may be empty).
+pub fn parse_documents(text: &str, source: &str) -> Result<Vec<Manifest>, Error> {
     let mut out = Vec::new();
     for (n, (start, doc)) in split_documents(text).into_iter().enumerate() {
         let line = first_content_line(start, &doc);
@@ -96,10 +107,67 @@ pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<Manifest>, Error>
             out.push(Manifest { origin, value: item });
         }
     }
-    if out.is_empty() {
-        return Err(Error::Usage(format!("{source}: no PeerAuthentication found")));
-    }
     Ok(out)
+}
+
+impl Manifest {
+    /// `metadata.namespace`, when the manifest sets one.
+    pub fn namespace(&self) -> Option<&str> {
+        self.value.pointer("/metadata/namespace").and_then(Value::as_str)
+    }
+
+    /// `metadata.name`.
+    pub fn name(&self) -> &str {
+        self.value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// `KIND.GROUP`, the API group without its version (v1 and v1beta1 are one object).
+    pub fn kind_group(&self) -> String {
+        let kind = self.value.get("kind").and_then(Value::as_str).unwrap_or("");
+        let api_version = self.value.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        match api_version.rsplit_once('/') {
+            Some((group, _)) => format!("{kind}.{group}"),
+            None => kind.to_string(),
+        }
+    }
+}
+
+/// kubectl's rule for `-n` with manifests: a manifest namespace other than the one given with
+/// `-n` is an error, in kubectl's own words (a manifest without namespace takes `-n`).
+pub fn check_namespace_flag(manifests: &[Manifest], flag: &str) -> Result<(), Error> {
+    for m in manifests {
+        if let Some(ns) = m.namespace()
+            && ns != flag
+        {
+            return Err(Error::Usage(format!(
+                "{}: the namespace from the provided object \"{ns}\" does not match the namespace \"{flag}\". You must pass '--namespace={ns}' to perform this operation.",
+                m.origin
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The same object (kind, group, namespace, name) given twice across documents and files is an
+/// error naming both places: which of the two would be compared is not for us to guess.
+pub fn check_duplicates(manifests: &[Manifest], default_namespace: &str) -> Result<(), Error> {
+    let mut seen: std::collections::BTreeMap<(String, String, String), &str> =
+        std::collections::BTreeMap::new();
+    for m in manifests {
+        let ns = m.namespace().unwrap_or(default_namespace).to_string();
+        let key = (m.kind_group(), ns.clone(), m.name().to_string());
+        if let Some(first) = seen.get(&key) {
+            return Err(Error::Usage(format!(
+                "{} \"{}\" in namespace \"{ns}\" is given twice: in {first} and in {}; give each object once",
+                key.0, key.2, m.origin
+            )));
+        }
+        seen.insert(key, &m.origin);
+    }
+    Ok(())
 }
 
 /// The reason of a YAML error without the parser's own `error:` and relative position.
@@ -208,6 +276,32 @@ mod tests {
         let e = parse_manifests(text, "f.yaml").unwrap_err();
         assert!(matches!(e, Error::Usage(_)), "{e:?}");
         e.to_string()
+    }
+
+    #[test]
+    fn the_same_object_twice_names_both_places() {
+        let mut all = parse_manifests(TWO, "a.yaml").unwrap();
+        // v1beta1 and v1 of one name are one object; "web" takes the default namespace.
+        let again = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: web, namespace: shop}\n";
+        all.extend(parse_manifests(again, "b.yaml").unwrap());
+        assert!(check_duplicates(&all, "other").is_ok());
+        let e = check_duplicates(&all, "shop").unwrap_err();
+        assert!(matches!(e, Error::Usage(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "PeerAuthentication.security.istio.io \"web\" in namespace \"shop\" is given twice: in a.yaml, document 2 (line 12) and in b.yaml, document 1 (line 1); give each object once"
+        );
+    }
+
+    #[test]
+    fn a_namespace_other_than_the_flag_is_refused_in_kubectls_words() {
+        let all = parse_manifests(TWO, "a.yaml").unwrap();
+        assert!(check_namespace_flag(&all, "shop").is_ok());
+        assert_eq!(
+            check_namespace_flag(&all, "prod").unwrap_err().to_string(),
+            "a.yaml, document 1 (line 3): the namespace from the provided object \"shop\" does not match the namespace \"prod\". You must pass '--namespace=shop' to perform this operation."
+        );
+        assert!(parse_documents("# nothing\n", "x.yaml").unwrap().is_empty());
     }
 
     #[test]

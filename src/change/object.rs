@@ -49,6 +49,33 @@ pub fn owned_by_apply(live: &Value, manager: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The paths of an object's leaf values outside `apiVersion`, `kind` and `metadata` (the
+/// fields an apply of it sets).
+fn leaf_paths(v: &Value) -> Vec<Vec<String>> {
+    fn walk(v: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        match v.as_object() {
+            Some(m) if !m.is_empty() => {
+                for (k, c) in m {
+                    if path.is_empty() && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
+                        continue;
+                    }
+                    path.push(k.clone());
+                    walk(c, path, out);
+                    path.pop();
+                }
+            }
+            _ => {
+                if !path.is_empty() {
+                    out.push(path.clone());
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, &mut Vec::new(), &mut out);
+    out
+}
+
 fn value_at<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
     path.iter().try_fold(v, |cur, k| cur.get(k))
 }
@@ -303,6 +330,12 @@ pub fn takeover_note(taken: &[(String, String)]) -> String {
     )
 }
 
+/// The manager kube-apiserver names for the fields of an object stored without any
+/// managedFields (made before server-side apply existed, or by a client that strips them) at
+/// its first server-side apply. Who set those fields is unknown, so it is not taken over like
+/// kubectl's own managers: the write stops unless `--force-conflicts`.
+pub const BEFORE_FIRST_APPLY: &str = "before-first-apply";
+
 /// The error for conflicts with managers that are not kubectl's: names them and suggests
 /// `--force-conflicts`.
 pub fn conflict_error_for(managers: &[String], detail: &str, object: &str) -> Error {
@@ -315,33 +348,47 @@ pub fn conflict_error_for(managers: &[String], detail: &str, object: &str) -> Er
             .collect::<Vec<_>>()
             .join(", ")
     };
+    if managers.iter().all(|m| m == BEFORE_FIRST_APPLY) && !managers.is_empty() {
+        return Error::Other(format!(
+            "{object}: the fields to change are managed by {who} ({detail}): the API server's name for the fields of an object stored without managedFields (made before server-side apply, or by a client that strips them), so who set them is unknown; nothing was written. If no other tool (a GitOps controller, a script) sets this policy, re-run with --force-conflicts"
+        ));
+    }
+    let unknown_owner = if managers.iter().any(|m| m == BEFORE_FIRST_APPLY) {
+        format!(
+            " (\"{BEFORE_FIRST_APPLY}\" is the API server's name for the fields of an object stored without managedFields, made before server-side apply or by a client that strips them: who set them is unknown)"
+        )
+    } else {
+        String::new()
+    };
     Error::Other(format!(
-        "{object}: the fields to change are managed by {who} ({detail}); nothing was written. If {who} should no longer own them, re-run with --force-conflicts (a GitOps tool may set them back: change the source it applies instead)"
+        "{object}: the fields to change are managed by {who} ({detail}){unknown_owner}; nothing was written. If {who} should no longer own them, re-run with --force-conflicts (a GitOps tool may set them back: change the source it applies instead)"
     ))
 }
 
 /// The error for an apply conflict: names the managers and suggests `--force-conflicts`.
 pub fn conflict_error(status: &kube::core::Status, object: &str) -> Error {
-    let managers = conflict_managers(status);
-    let who = if managers.is_empty() {
-        "another field manager".to_string()
-    } else {
-        managers
-            .iter()
-            .map(|m| format!("\"{m}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    Error::Other(format!(
-        "{object}: the fields to change are managed by {who} ({}); nothing was written. If {who} should no longer own them, re-run with --force-conflicts (a GitOps tool may set them back: change the source it applies instead)",
-        status.message.trim()
-    ))
+    conflict_error_for(&conflict_managers(status), status.message.trim(), object)
 }
 
 /// Predicts conflicts from a live object's managed fields: other managers owning a field the
 /// apply sets, with a different value (the server's rule). Returns `(manager, field)` pairs.
 pub fn predicted_conflicts(live: &Value, body: &Value, manager: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
+    let entries = live
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if entries == 0 {
+        // No managedFields at all: the server gives every field to before-first-apply first.
+        for path in leaf_paths(body) {
+            if let (Some(new), Some(old)) = (value_at(body, &path), value_at(live, &path))
+                && new != old
+            {
+                out.push((BEFORE_FIRST_APPLY.to_string(), format!(".{}", path.join("."))));
+            }
+        }
+        return out;
+    }
     for e in live
         .pointer("/metadata/managedFields")
         .and_then(Value::as_array)
@@ -364,4 +411,54 @@ pub fn predicted_conflicts(live: &Value, body: &Value, manager: &str) -> Vec<(St
         }
     }
     out
+}
+
+/// The fields of a live object held by other field managers than `manager` and kubectl's own
+/// ([`KUBECTL_MANAGERS`]): what deleting the object would take from them. `(manager, .field)`
+/// pairs, in the order of `managedFields`.
+pub fn foreign_fields(live: &Value, manager: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for e in live
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let m = e.get("manager").and_then(Value::as_str).unwrap_or("");
+        if m == manager || is_kubectl_manager(m) {
+            continue;
+        }
+        let Some(fields) = e.get("fieldsV1") else { continue };
+        for path in fields_v1_paths(fields) {
+            let field = format!(".{}", path.join("."));
+            if !out.contains(&(m.to_string(), field.clone())) {
+                out.push((m.to_string(), field));
+            }
+        }
+    }
+    out
+}
+
+/// The error for a removal of an object other managers hold fields of: names them and the
+/// fields, and suggests `--force-conflicts`.
+pub fn foreign_fields_error(fields: &[(String, String)], object: &str) -> Error {
+    let mut managers: Vec<&str> = Vec::new();
+    for (m, _) in fields {
+        if !managers.contains(&m.as_str()) {
+            managers.push(m);
+        }
+    }
+    let who = managers
+        .iter()
+        .map(|m| format!("\"{m}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let detail = fields
+        .iter()
+        .map(|(m, f)| format!("{f} by \"{m}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Error::Other(format!(
+        "{object}: refusing to delete it: fields of it are managed by {who} ({detail}); nothing was deleted. If {who} should no longer own it, re-run with --force-conflicts (a GitOps tool may create it again: remove it from the source it applies instead)"
+    ))
 }

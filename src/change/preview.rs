@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::engine::{Effects, PolicyChange, what_if};
 use crate::error::Error;
-use crate::model::{Created, Policy, Snapshot};
+use crate::model::{Created, ObjectKey, Policy, Snapshot};
 
 use super::{PortException, clean, policy_of, port_exceptions};
 
@@ -43,6 +43,18 @@ impl Effect {
             changes,
             effects,
         })
+    }
+
+    /// The effect of removing the policy `key`: what each workload's mode becomes once the
+    /// level above (or the next policy of the scope) decides.
+    pub fn of_removal(snapshot: &Snapshot, key: &ObjectKey) -> Effect {
+        let changes = vec![PolicyChange::Delete(key.clone())];
+        let effects = what_if(snapshot, &changes);
+        Effect {
+            policies: Vec::new(),
+            changes,
+            effects,
+        }
     }
 
     /// Ports that keep a mode of their own while their workload's mode changes.

@@ -96,6 +96,8 @@ pub fn plural(n: usize, what: &str) -> String {
 }
 
 fn short(items: &[String], max: usize) -> String {
+    // Never "and 1 more": the one item takes no more room than saying so.
+    let max = if items.len() == max + 1 { items.len() } else { max };
     let shown: Vec<&str> = items.iter().take(max).map(String::as_str).collect();
     let mut s = shown.join(", ");
     if items.len() > max {
@@ -121,16 +123,7 @@ pub fn review(
     outside: &Outside,
 ) -> Review {
     let mut r = Review::default();
-    for f in &effects.findings_created {
-        if f.severity == Severity::Error || f.code == FindingCode::AmbientDisableUnsupported {
-            r.refusals.push(format!("{} {}: {}", f.code, f.object, f.message));
-        } else if matches!(
-            f.code,
-            FindingCode::AutoMtlsDisabled | FindingCode::SelectorMatchesNoPod
-        ) {
-            r.warnings.push(format!("{}: {}", f.object, f.message));
-        }
-    }
+    review_findings(&mut r, effects);
     let after = crate::engine::apply_changes(snapshot, &[PolicyChange::Upsert(changed.clone())]);
     let index = PolicyIndex::new(&after);
     let key = changed.key();
@@ -213,20 +206,82 @@ pub fn review(
         ));
     }
     if req.toward_strict() && !effects.changes.is_empty() {
-        match outside {
-            Outside::NotChecked => {}
-            Outside::Forbidden(msg) => r.warnings.push(format!(
-                "cannot list pods cluster-wide ({msg}): plaintext clients outside the mesh in other namespaces were not checked"
-            )),
-            Outside::Pods(pods) if !pods.is_empty() => r.warnings.push(format!(
-                "{} outside the mesh elsewhere in the cluster {}; {} requests to STRICT workloads will fail: {}",
-                plural(pods.len(), "pod"),
-                if pods.len() == 1 { "may be a plaintext client" } else { "may be plaintext clients" },
-                if pods.len() == 1 { "its" } else { "their" },
-                short(pods, 5)
-            )),
-            Outside::Pods(_) => {}
+        review_outside(&mut r, outside);
+    }
+    r
+}
+
+/// Refusals and warnings from the findings a change creates.
+fn review_findings(r: &mut Review, effects: &Effects) {
+    for f in &effects.findings_created {
+        if f.severity == Severity::Error || f.code == FindingCode::AmbientDisableUnsupported {
+            r.refusals.push(format!("{} {}: {}", f.code, f.object, f.message));
+        } else if matches!(
+            f.code,
+            FindingCode::AutoMtlsDisabled | FindingCode::SelectorMatchesNoPod
+        ) {
+            r.warnings.push(format!("{}: {}", f.object, f.message));
         }
+    }
+}
+
+/// The warning about pods outside the mesh elsewhere: plaintext clients of what becomes STRICT.
+fn review_outside(r: &mut Review, outside: &Outside) {
+    match outside {
+        Outside::NotChecked => {}
+        Outside::Forbidden(msg) => r.warnings.push(format!(
+            "cannot list pods cluster-wide ({msg}): plaintext clients outside the mesh in other namespaces were not checked"
+        )),
+        Outside::Pods(pods) if !pods.is_empty() => r.warnings.push(format!(
+            "{} outside the mesh elsewhere in the cluster {}; {} requests to STRICT workloads will fail: {}",
+            plural(pods.len(), "pod"),
+            if pods.len() == 1 { "may be a plaintext client" } else { "may be plaintext clients" },
+            if pods.len() == 1 { "its" } else { "their" },
+            short(pods, 5)
+        )),
+        Outside::Pods(_) => {}
+    }
+}
+
+/// Whether removing a policy makes some workload STRICT (then the checks toward STRICT apply:
+/// plaintext clients outside the mesh, observed plaintext callers).
+pub fn removal_toward_strict(effects: &Effects) -> bool {
+    !crate::engine::becoming_strict(effects).is_empty()
+}
+
+/// Reviews the removal of a policy (`--inherit`) from its effect: the findings it creates
+/// (a DestinationRule sending plaintext to workloads that become STRICT, DISABLE reaching
+/// ambient workloads...), workloads that go from STRICT straight to DISABLE (mutual TLS
+/// turned off where it was required: clients that keep sending mTLS fail, and nothing is
+/// encrypted any more), and, when some workload becomes STRICT, pods outside the mesh elsewhere.
+pub fn review_removal(effects: &Effects, outside: &Outside) -> Review {
+    let mut r = Review::default();
+    review_findings(&mut r, effects);
+    let to_disable: Vec<String> = effects
+        .changes
+        .iter()
+        .filter(|c| {
+            c.meshed_pods > 0
+                && c.from.iter().any(|m| m.mode == Mode::Strict)
+                && c.to.iter().any(|m| m.mode == Mode::Disable)
+        })
+        .map(|c| match c.port {
+            Some(p) => format!("{}/{} port {p}", c.workload.namespace, c.workload.name),
+            None => format!("{}/{}", c.workload.namespace, c.workload.name),
+        })
+        .collect();
+    if !to_disable.is_empty() {
+        r.refusals.push(format!(
+            "{} from STRICT to DISABLE once the level above decides: mutual TLS is turned off where it was required (clients that keep sending mTLS fail, nothing is encrypted); set --permissive first, or --force",
+            if to_disable.len() == 1 {
+                format!("{} goes", to_disable[0])
+            } else {
+                format!("{} go", short(&to_disable, 4))
+            }
+        ));
+    }
+    if removal_toward_strict(effects) {
+        review_outside(&mut r, outside);
     }
     r
 }

@@ -63,13 +63,7 @@ pub fn derive_name(selector: &Labels) -> Option<String> {
 pub fn choose(snapshot: &Snapshot, req: &Request, namespace: &str) -> Result<Chosen, Error> {
     let scope = engine_scope(&req.target, namespace);
     let found = policies_in_scope(snapshot, &scope);
-    let what = match &req.target {
-        Target::Mesh => "mesh-wide".to_string(),
-        Target::Namespace(_) => "namespace-wide".to_string(),
-        Target::Selector { selector, .. } => {
-            format!("workload policy with selector {}", labels_text(selector))
-        }
-    };
+    let what = scope_words(&req.target);
     let mut notes = Vec::new();
     if let Some(p) = found.honoured {
         if let Some(n) = &req.name
@@ -145,4 +139,62 @@ pub fn labels_text(l: &Labels) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// `mesh-wide`, `namespace-wide`, `workload policy with selector app=web`.
+pub fn scope_words(target: &Target) -> String {
+    match target {
+        Target::Mesh => "mesh-wide".to_string(),
+        Target::Namespace(_) => "namespace-wide".to_string(),
+        Target::Selector { selector, .. } => {
+            format!("workload policy with selector {}", labels_text(selector))
+        }
+    }
+}
+
+/// What `--inherit` removes: the policy Istio honours in the scope (found as [`choose`] finds
+/// it), and the one Istio honours there afterwards, found by the engine on the cluster
+/// without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    /// The policy removed.
+    pub honoured: Policy,
+    /// The policy of the same scope Istio honours once it is gone (the next oldest).
+    pub next: Option<Policy>,
+    /// Things to tell the user about the choice.
+    pub notes: Vec<String>,
+}
+
+/// The policy `--inherit` removes, or `None` when the scope has none.
+pub fn choose_removal(snapshot: &Snapshot, req: &Request, namespace: &str) -> Option<Removal> {
+    let scope = engine_scope(&req.target, namespace);
+    let honoured = policies_in_scope(snapshot, &scope).honoured?.clone();
+    let after =
+        crate::engine::apply_changes(snapshot, &[crate::engine::PolicyChange::Delete(honoured.key())]);
+    let next = policies_in_scope(&after, &scope).honoured.cloned();
+    let what = scope_words(&req.target);
+    let mut notes = Vec::new();
+    if let Some(n) = &next {
+        notes.push(format!(
+            "removing {}/{}, the {what} policy Istio honours here (the oldest); the next one, {}/{}, will then be honoured",
+            honoured.namespace, honoured.name, n.namespace, n.name
+        ));
+    }
+    Some(Removal {
+        honoured,
+        next,
+        notes,
+    })
+}
+
+/// What `--inherit` says when the scope has no policy: `no namespace-wide PeerAuthentication
+/// in shop`.
+pub fn nothing_to_remove(target: &Target, namespace: &str) -> String {
+    match target {
+        Target::Selector { selector, .. } => format!(
+            "no PeerAuthentication with the selector {} in {namespace}",
+            labels_text(selector)
+        ),
+        other => format!("no {} PeerAuthentication in {namespace}", scope_words(other)),
+    }
 }

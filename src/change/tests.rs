@@ -21,6 +21,8 @@ fn target() -> RequestInput {
         selector: None,
         name: None,
         ports: vec![],
+        inherit: false,
+        root_namespace: None,
     }
 }
 
@@ -158,6 +160,8 @@ fn ns_request(ns: &str, mode: PolicyMode) -> Request {
         mode,
         ports: BTreeMap::new(),
         name: None,
+        inherit: false,
+        root_namespace: None,
     }
 }
 
@@ -303,6 +307,36 @@ fn apply_body_owns_only_what_it_sets_and_keeps_what_it_owned() {
 }
 
 #[test]
+fn an_object_without_managed_fields_predicts_before_first_apply() {
+    let body = json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+        "metadata": {"name": "default", "namespace": "shop"}, "spec": {"mtls": {"mode": "STRICT"}}});
+    let live = json!({"metadata": {"name": "default", "namespace": "shop", "uid": "u"},
+        "spec": {"mtls": {"mode": "PERMISSIVE"}}});
+    assert_eq!(
+        predicted_conflicts(&live, &body, "kubectl-mtls"),
+        vec![("before-first-apply".to_string(), ".spec.mtls.mode".to_string())]
+    );
+    // The same value is shared, not a conflict; an empty managedFields list is no managers too.
+    let mut same = live.clone();
+    same["spec"]["mtls"]["mode"] = json!("STRICT");
+    same["metadata"]["managedFields"] = json!([]);
+    assert!(predicted_conflicts(&same, &body, "kubectl-mtls").is_empty());
+    // A field the live object does not have is nobody's.
+    let bare = json!({"metadata": {"name": "default"}, "spec": {}});
+    assert!(predicted_conflicts(&bare, &body, "kubectl-mtls").is_empty());
+    let e = conflict_error_for(
+        &["before-first-apply".to_string()],
+        "Apply failed with 1 conflict: conflict with \"before-first-apply\" using security.istio.io/v1: .spec.mtls.mode",
+        "peerauthentication.security.istio.io/default",
+    )
+    .to_string();
+    assert!(
+        e.contains("stored without managedFields") && e.contains("--force-conflicts"),
+        "{e}"
+    );
+}
+
+#[test]
 fn conflict_managers_come_from_message_and_causes() {
     let mut s = kube::core::Status::failure(
         "Apply failed with 2 conflicts: conflicts with \"argocd-controller\" using security.istio.io/v1:\n- .spec.mtls.mode\nconflict with \"kubectl-client-side-apply\": .spec.selector",
@@ -414,6 +448,8 @@ fn review_refuses_a_workload_policy_shadowed_by_an_older_one() {
         mode: PolicyMode::Strict,
         ports: BTreeMap::new(),
         name: Some("web-strict".into()),
+        inherit: false,
+        root_namespace: None,
     };
     let p = Policy::new("shop", "web-strict", Created(500), PolicyMode::Strict)
         .with_selector(labels(&[("app", "web"), ("pod-template-hash", "abc")]));
@@ -484,4 +520,113 @@ fn fields_v1_leaves() {
             ]
         ]
     );
+}
+
+#[test]
+fn inherit_and_root_namespace_are_validated_before_any_request() {
+    let mut t = target();
+    t.inherit = true;
+    t.namespace_arg = Some("shop".into());
+    let r = request(&t).unwrap();
+    assert!(r.inherit && !r.toward_strict());
+    t.name = Some("x".into());
+    assert!(
+        request(&t)
+            .unwrap_err()
+            .to_string()
+            .contains("takes no --name or --port")
+    );
+    let mut t = target();
+    t.root_namespace = Some("mesh-root".into());
+    assert!(request(&t).unwrap_err().to_string().contains("it needs --mesh"));
+    t.mesh = true;
+    assert_eq!(request(&t).unwrap().root_namespace.as_deref(), Some("mesh-root"));
+    t.root_namespace = Some("x/../y".into());
+    assert!(matches!(request(&t), Err(Error::Usage(_))));
+}
+
+#[test]
+fn removal_takes_the_honoured_policy_and_the_engine_names_the_next() {
+    let mut s = snapshot();
+    let mut req = ns_request("shop", PolicyMode::Unset);
+    req.inherit = true;
+    assert_eq!(choose_removal(&s, &req, "shop"), None);
+    assert_eq!(
+        nothing_to_remove(&req.target, "shop"),
+        "no namespace-wide PeerAuthentication in shop"
+    );
+    s.policies
+        .push(Policy::new("shop", "default", Created(200), PolicyMode::Disable));
+    let r = choose_removal(&s, &req, "shop").unwrap();
+    assert_eq!((r.honoured.name.as_str(), r.next.is_none()), ("default", true));
+    assert!(r.notes.is_empty());
+    s.policies
+        .push(Policy::new("shop", "legacy", Created(100), PolicyMode::Strict));
+    // A selector policy is another scope: never the next namespace-wide one.
+    s.policies.push(
+        Policy::new("shop", "web", Created(50), PolicyMode::Strict).with_selector(labels(&[("app", "web")])),
+    );
+    let r = choose_removal(&s, &req, "shop").unwrap();
+    assert_eq!(r.honoured.name, "legacy");
+    assert_eq!(r.next.as_ref().map(|p| p.name.as_str()), Some("default"));
+    assert!(
+        r.notes[0].contains("the next one, shop/default, will then be honoured"),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[test]
+fn removal_review_refuses_strict_to_disable() {
+    let mut s = snapshot();
+    s.pods.push(pod("shop", "web", "web", true));
+    s.policies.push(Policy::new(
+        "istio-system",
+        "default",
+        Created(1),
+        PolicyMode::Disable,
+    ));
+    s.policies
+        .push(Policy::new("shop", "default", Created(2), PolicyMode::Strict));
+    let effect = Effect::of_removal(&s, &crate::model::ObjectKey::new("shop", "default"));
+    let r = review_removal(&effect.effects, &Outside::NotChecked);
+    assert_eq!(r.refusals.len(), 1, "{r:?}");
+    assert!(
+        r.refusals[0].contains("shop/web goes from STRICT to DISABLE"),
+        "{r:?}"
+    );
+    assert!(!removal_toward_strict(&effect.effects));
+    // Under a mesh-wide PERMISSIVE the same removal passes.
+    s.policies[0].mode = PolicyMode::Permissive;
+    let effect = Effect::of_removal(&s, &crate::model::ObjectKey::new("shop", "default"));
+    assert_eq!(
+        review_removal(&effect.effects, &Outside::NotChecked),
+        Review::default()
+    );
+}
+
+#[test]
+fn foreign_fields_leave_out_the_plugin_and_kubectl() {
+    let live = json!({"metadata": {"managedFields": [
+        {"manager": "kubectl-mtls", "operation": "Apply", "fieldsV1": {"f:spec": {"f:mtls": {"f:mode": {}}}}},
+        {"manager": "kubectl-client-side-apply", "operation": "Update", "fieldsV1": {"f:metadata": {"f:annotations": {}}}},
+        {"manager": "argocd-controller", "operation": "Apply", "fieldsV1": {"f:metadata": {"f:labels": {"f:team": {}}}, "f:spec": {"f:selector": {}}}}
+    ]}});
+    assert_eq!(
+        foreign_fields(&live, "kubectl-mtls"),
+        vec![
+            (
+                "argocd-controller".to_string(),
+                ".metadata.labels.team".to_string()
+            ),
+            ("argocd-controller".to_string(), ".spec.selector".to_string()),
+        ]
+    );
+    let e = foreign_fields_error(&foreign_fields(&live, "kubectl-mtls"), "pa/x").to_string();
+    assert!(
+        e.contains("managed by \"argocd-controller\" (.metadata.labels.team by \"argocd-controller\", .spec.selector by \"argocd-controller\")")
+            && e.contains("--force-conflicts"),
+        "{e}"
+    );
+    assert!(foreign_fields(&json!({"metadata": {}}), "kubectl-mtls").is_empty());
 }

@@ -36,6 +36,11 @@ pub struct Request {
     pub ports: BTreeMap<u32, PolicyMode>,
     /// `--name`.
     pub name: Option<String>,
+    /// `--inherit`: remove the scope's policy instead of setting a mode (`mode` is then UNSET).
+    pub inherit: bool,
+    /// `--root-namespace`: the root namespace of a mesh-wide change, when the mesh config
+    /// cannot confirm it.
+    pub root_namespace: Option<String>,
 }
 
 impl Request {
@@ -45,8 +50,10 @@ impl Request {
     }
 
     /// Whether the change may make something STRICT (the direction the safety checks guard).
+    /// A removal's direction depends on the level above: see its effects instead.
     pub fn toward_strict(&self) -> bool {
-        self.mode == PolicyMode::Strict || self.ports.values().any(|m| *m == PolicyMode::Strict)
+        !self.inherit && self.mode == PolicyMode::Strict
+            || self.ports.values().any(|m| *m == PolicyMode::Strict)
     }
 }
 
@@ -208,6 +215,10 @@ pub struct RequestInput {
     pub name: Option<String>,
     /// `--port PORT=MODE`, unparsed.
     pub ports: Vec<String>,
+    /// `--inherit`: remove the scope's policy.
+    pub inherit: bool,
+    /// `--root-namespace`.
+    pub root_namespace: Option<String>,
 }
 
 /// Validates the targeting flags and mode into a [`Request`]; makes no request.
@@ -234,6 +245,19 @@ pub fn request(t: &RequestInput) -> Result<Request, Error> {
     }
     if let Some(n) = &t.name {
         check_object_name(n)?;
+    }
+    if let Some(root) = &t.root_namespace {
+        check_namespace(root)?;
+        if !t.mesh {
+            return Err(usage(
+                "--root-namespace names the root namespace of a mesh-wide change: it needs --mesh",
+            ));
+        }
+    }
+    if t.inherit && (t.name.is_some() || !t.ports.is_empty()) {
+        return Err(usage(
+            "--inherit removes the policy Istio honours at the scope: it takes no --name or --port",
+        ));
     }
     let namespace = t.namespace_arg.clone().or_else(|| t.namespace_flag.clone());
     let selector = t.selector.as_deref().map(parse_selector).transpose()?;
@@ -264,5 +288,7 @@ pub fn request(t: &RequestInput) -> Result<Request, Error> {
         mode: t.mode.clone(),
         ports,
         name: t.name.clone(),
+        inherit: t.inherit,
+        root_namespace: t.root_namespace.clone(),
     })
 }

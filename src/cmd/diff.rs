@@ -29,23 +29,99 @@ pub async fn run(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
     }
 }
 
-fn read_input(path: &str) -> Result<String, Error> {
-    if path == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| Error::Usage(format!("cannot read stdin: {e}")))?;
-        Ok(s)
-    } else {
-        std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("cannot read {path}: {e}")))
+fn read_stdin() -> Result<String, Error> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .map_err(|e| Error::Usage(format!("cannot read stdin: {e}")))?;
+    Ok(s)
+}
+
+/// The file extensions kubectl reads in a directory given with `-f`.
+const EXTENSIONS: [&str; 3] = ["json", "yaml", "yml"];
+
+/// The files `-f PATH` stands for, as kubectl expands them: a file is read whatever its name; a
+/// directory gives its `.json`, `.yaml` and `.yml` files in name order, and its subdirectories
+/// (depth first, in name order) only with `-R`.
+pub fn expand_path(path: &str, recursive: bool) -> Result<Vec<PathBuf>, Error> {
+    let root = Path::new(path);
+    let meta =
+        std::fs::metadata(root).map_err(|_| Error::Usage(format!("the path \"{path}\" does not exist")))?;
+    if !meta.is_dir() {
+        return Ok(vec![root.to_path_buf()]);
     }
+    let mut out = Vec::new();
+    walk(root, recursive, &mut out)?;
+    if out.is_empty() {
+        return Err(Error::Usage(format!(
+            "error reading [{path}]: recognized file extensions are [.json .yaml .yml]"
+        )));
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+    let cannot = |e: std::io::Error| Error::Usage(format!("cannot read {}: {e}", dir.display()));
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(cannot)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(cannot)?;
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            if recursive {
+                walk(&p, recursive, out)?;
+            }
+        } else if p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| EXTENSIONS.contains(&e))
+        {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Reads every `-f` (files, directories, `-` for stdin) into manifests, each named by its file
+/// and document; nothing is sent before all of them are read and checked.
+fn read_manifests(files: &[String], recursive: bool) -> Result<Vec<change::Manifest>, Error> {
+    let mut all = Vec::new();
+    for f in files {
+        if f == "-" {
+            all.extend(change::parse_manifests(&read_stdin()?, "stdin")?);
+            continue;
+        }
+        let paths = expand_path(f, recursive)?;
+        let single = paths.len() == 1 && Path::new(f).is_file();
+        for p in paths {
+            let source = p.display().to_string();
+            let text = std::fs::read_to_string(&p)
+                .map_err(|e| Error::Usage(format!("cannot read {source}: {e}")))?;
+            // A file named on its own must hold a policy; one of a directory may be empty.
+            if single {
+                all.extend(change::parse_manifests(&text, &source)?);
+            } else {
+                all.extend(change::parse_documents(&text, &source)?);
+            }
+        }
+    }
+    if all.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: no PeerAuthentication found",
+            files.join(", ")
+        )));
+    }
+    Ok(all)
 }
 
 /// One object compared.
 struct Compared {
     file: String,
     live: Option<Value>,
-    result: Value,
+    /// The object after the change (`None`: deleted, `--inherit`).
+    result: Option<Value>,
 }
 
 /// The result of applying `body`: the server's dry-run answer when it allows one, else a
@@ -114,14 +190,16 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
         if let Some(ns) = &global.namespace {
             change::check_namespace(ns)?;
         }
-        let mut all = Vec::new();
-        for f in &args.files {
-            let text = read_input(f)?;
-            let source = if f == "-" { "stdin".to_string() } else { f.clone() };
-            all.extend(change::parse_manifests(&text, &source)?);
+        let all = read_manifests(&args.files, args.recursive)?;
+        if let Some(ns) = &global.namespace {
+            change::check_namespace_flag(&all, ns)?;
+            change::check_duplicates(&all, ns)?;
         }
         Some(all)
     } else {
+        if args.recursive {
+            return Err(Error::Usage("-R/--recursive goes with -f DIRECTORY".into()));
+        }
         None
     };
     let mode = args.mode.selected();
@@ -130,7 +208,7 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
         (None, Some(mode)) => Some(change::request(&super::request_input(mode, t, global))?),
         (None, None) => {
             return Err(Error::Usage(
-                "give the change (--strict, --permissive, --disable or --unset) or manifests with -f FILE"
+                "give the change (--strict, --permissive, --disable, --unset or --inherit) or manifests with -f FILE"
                     .into(),
             ));
         }
@@ -153,8 +231,66 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
 
     let mut compared: Vec<Compared> = Vec::new();
     let mut review = None;
+    let mut removal_effect = None;
     let read: ClusterRead;
-    if let Some(mut req) = req {
+    if let Some(mut req) = req.clone().filter(|r| r.inherit) {
+        let (r, namespace) = change::read_for(&cluster, &mut req, &opts).await?;
+        read = r;
+        super::print_read_notes(&read);
+        let ar = read.apis.peer_authentication.clone().ok_or(Error::IstioMissing)?;
+        let found = change::choose_removal(&read.snapshot, &req, &namespace);
+        let live = match &found {
+            Some(r) => change::get_live(&cluster, &ar, &r.honoured.namespace, &r.honoured.name).await?,
+            None => None,
+        };
+        if let (Some(removal), Some(live)) = (found, live) {
+            for n in &removal.notes {
+                eprintln!("note: {n}");
+            }
+            let effect = change::Effect::of_removal(&read.snapshot, &removal.honoured.key());
+            let toward_strict = change::removal_toward_strict(&effect.effects);
+            let outside = if toward_strict && req.target != Target::Mesh {
+                change::outside_clients(&cluster, &read.snapshot, &removal.honoured).await?
+            } else {
+                Outside::NotChecked
+            };
+            let mut r = change::review_removal(&effect.effects, &outside);
+            if toward_strict {
+                telemetry_request.namespaces =
+                    super::telemetry::scope_of(&req.target, &removal.honoured.namespace);
+                let before = crate::engine::analyze(&read.snapshot);
+                let traffic = super::telemetry::read(&cluster, &telemetry_request, &before).await;
+                change::review_traffic(&mut r, &before, &effect.effects, &traffic);
+            }
+            let foreign = change::foreign_fields(&live, &manager);
+            if !foreign.is_empty() {
+                r.refusals.push(format!(
+                    "fields of it are managed by other field managers ({}): it needs --force-conflicts",
+                    foreign
+                        .iter()
+                        .map(|(m, f)| format!("{f} by \"{m}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            review = Some(r);
+            compared.push(Compared {
+                file: change::file_name(
+                    &ar.api_version,
+                    &removal.honoured.namespace,
+                    &removal.honoured.name,
+                ),
+                live: Some(live),
+                result: None,
+            });
+            removal_effect = Some(effect);
+        } else {
+            eprintln!(
+                "note: {}: nothing to remove",
+                change::nothing_to_remove(&req.target, &namespace)
+            );
+        }
+    } else if let Some(mut req) = req {
         let (r, namespace) = change::read_for(&cluster, &mut req, &opts).await?;
         read = r;
         super::print_read_notes(&read);
@@ -198,7 +334,7 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
                 &prepared.chosen.name,
             ),
             live: prepared.live,
-            result,
+            result: Some(result),
         });
     } else {
         let manifests = manifests.unwrap_or_default();
@@ -207,6 +343,8 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
             .clone()
             .unwrap_or_else(|| cluster.namespace.clone());
         change::check_namespace(&default_ns)?;
+        // Objects without namespace take the context's: only now is the same object twice known.
+        change::check_duplicates(&manifests, &default_ns)?;
         let ns_of = |m: &change::Manifest| {
             m.value
                 .pointer("/metadata/namespace")
@@ -259,24 +397,36 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
             compared.push(Compared {
                 file: change::file_name(&ar.api_version, &ns, &name),
                 live,
-                result,
+                result: Some(result),
             });
         }
     }
 
     // The effect of all changes together.
-    let results: Vec<&Value> = compared.iter().map(|c| &c.result).collect();
-    let effect = change::Effect::of(&read.snapshot, &results)?;
-    let differs = compared
-        .iter()
-        .any(|c| change::differs(c.live.as_ref(), &c.result));
+    let effect = match removal_effect {
+        Some(e) => e,
+        None => {
+            let results: Vec<&Value> = compared.iter().filter_map(|c| c.result.as_ref()).collect();
+            change::Effect::of(&read.snapshot, &results)?
+        }
+    };
+    let differs = compared.iter().any(|c| match &c.result {
+        Some(result) => change::differs(c.live.as_ref(), result),
+        None => c.live.is_some(),
+    });
 
     let code = match external {
         Some(cmd) => run_external(&cmd, &compared)?,
         None => {
             let mut text = String::new();
             for c in &compared {
-                text.push_str(&render::diff::object_diff(c.live.as_ref(), &c.result, &c.file)?);
+                match (&c.result, &c.live) {
+                    (Some(result), live) => {
+                        text.push_str(&render::diff::object_diff(live.as_ref(), result, &c.file)?)
+                    }
+                    (None, Some(live)) => text.push_str(&render::diff::removal_diff(live, &c.file)?),
+                    (None, None) => {}
+                }
             }
             print!("{text}");
             i32::from(differs)
@@ -285,15 +435,19 @@ async fn run_inner(global: &GlobalArgs, args: DiffArgs) -> Result<i32, Error> {
     if differs {
         println!();
         let ports = effect.ports(&read.snapshot);
-        print!("{}", render::diff::effects(&effect.effects, &ports, ""));
+        print!(
+            "{}",
+            render::diff::effects(&effect.effects, &ports, "", args.show_all)
+        );
     }
     if let Some(r) = review.filter(|_| differs) {
-        for w in &r.warnings {
-            eprintln!("warning: {w}");
-        }
-        for x in &r.refusals {
-            eprintln!("warning: `kubectl mtls enable` would refuse this change: {x}");
-        }
+        eprint!("{}", render::diff::warnings(&r.warnings, args.show_all));
+        let refusals: Vec<String> = r
+            .refusals
+            .iter()
+            .map(|x| format!("`kubectl mtls enable` would refuse this change: {x}"))
+            .collect();
+        eprint!("{}", render::diff::warnings(&refusals, args.show_all));
     }
     Ok(code)
 }
@@ -339,7 +493,7 @@ fn write_file(dir: &Path, name: &str, v: &Value) -> Result<(), Error> {
 }
 
 /// Runs the external diff program on two directories (LIVE and MERGED, one file per object,
-/// absent in LIVE for an object to create); its exit code 0 or 1 is passed on.
+/// absent in LIVE for an object to create, in MERGED for one to delete); its exit code 0 or 1 is passed on.
 fn run_external(cmd: &(String, Vec<String>), compared: &[Compared]) -> Result<i32, Error> {
     let live_dir = temp_dir("LIVE")?;
     let merged_dir = temp_dir("MERGED")?;
@@ -348,7 +502,9 @@ fn run_external(cmd: &(String, Vec<String>), compared: &[Compared]) -> Result<i3
             if let Some(l) = &c.live {
                 write_file(&live_dir, &c.file, l)?;
             }
-            write_file(&merged_dir, &c.file, &c.result)?;
+            if let Some(result) = &c.result {
+                write_file(&merged_dir, &c.file, result)?;
+            }
         }
         let _ = std::io::stdout().flush();
         let status = std::process::Command::new(&cmd.0)
@@ -382,6 +538,54 @@ fn run_external(cmd: &(String, Vec<String>), compared: &[Compared]) -> Result<i3
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directories_expand_like_kubectl() {
+        let dir = crate::credentials::private_temp_dir("expand").unwrap();
+        for f in [
+            "b.yaml",
+            "a.yml",
+            "c.json",
+            "notes.txt",
+            "sub/d.yaml",
+            "sub/deeper/e.yml",
+        ] {
+            let p = dir.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "").unwrap();
+        }
+        let names = |recursive| {
+            expand_path(dir.to_str().unwrap(), recursive)
+                .unwrap()
+                .iter()
+                .map(|p| p.strip_prefix(&dir).unwrap().display().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(false), ["a.yml", "b.yaml", "c.json"]);
+        assert_eq!(
+            names(true),
+            ["a.yml", "b.yaml", "c.json", "sub/d.yaml", "sub/deeper/e.yml"]
+        );
+        // A file is read whatever its extension.
+        let txt = dir.join("notes.txt");
+        assert_eq!(expand_path(txt.to_str().unwrap(), false).unwrap(), vec![txt]);
+        let empty = dir.join("sub/deeper/empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        let e = expand_path(empty.to_str().unwrap(), true).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("recognized file extensions are [.json .yaml .yml]"),
+            "{e}"
+        );
+        let missing = dir.join("nope");
+        assert_eq!(
+            expand_path(missing.to_str().unwrap(), false)
+                .unwrap_err()
+                .to_string(),
+            format!("the path \"{}\" does not exist", missing.display())
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn external_diff_is_split_like_kubectl() {

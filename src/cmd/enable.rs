@@ -9,6 +9,7 @@ use crate::client::connect;
 use crate::collect::ReadOptions;
 use crate::error::Error;
 use crate::render;
+use crate::render::diff::Action;
 
 /// Where the report goes: stdout, or stderr when `-o` keeps stdout for the object.
 struct Out {
@@ -83,6 +84,20 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
     };
     let (read, namespace) = change::read_for(&cluster, &mut req, &opts).await?;
     super::print_read_notes(&read);
+    if req.inherit {
+        let ctx = Removing {
+            args: &args,
+            cluster: &cluster,
+            read: &read,
+            req: &req,
+            namespace: &namespace,
+            manager,
+            dry,
+            suffix,
+            out: &out,
+        };
+        return remove(ctx, telemetry_request).await;
+    }
     let prepared = change::prepare(&cluster, &read, &req, &namespace, manager).await?;
     for n in &prepared.chosen.notes {
         eprintln!("note: {n}");
@@ -132,26 +147,8 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
     };
     let mut review = change::review(&read.snapshot, &req, changed, &effect.effects, &outside);
     // Unknown is never "yes": a review that could not read what it checks does not pass.
-    let mut unread: Vec<String> = read
-        .gaps
-        .iter()
-        .map(|g| {
-            format!(
-                "the review could not read {}: {} ({})",
-                g.what, g.reason, g.effect
-            )
-        })
-        .collect();
-    if let Outside::Forbidden(msg) = &outside {
-        unread.push(format!(
-            "the review could not list pods cluster-wide: {msg} (plaintext clients outside the mesh in other namespaces were not checked)"
-        ));
-        review
-            .warnings
-            .retain(|w| !w.starts_with("cannot list pods cluster-wide"));
-    }
     if outcome != Outcome::Unchanged {
-        review.refusals.extend(unread);
+        refuse_unread(&mut review, &read, &outside);
     }
     // Observed traffic: plaintext callers of workloads becoming STRICT.
     if req.toward_strict() && outcome != Outcome::Unchanged && !effect.effects.changes.is_empty() {
@@ -169,24 +166,15 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
     )?);
     if outcome != Outcome::Unchanged {
         let ports = effect.ports(&read.snapshot);
-        out.section(&render::diff::effects(&effect.effects, &ports, suffix));
+        out.section(&render::diff::effects(
+            &effect.effects,
+            &ports,
+            suffix,
+            args.show_all,
+        ));
     }
-    for w in &review.warnings {
-        eprintln!("warning: {w}");
-    }
-    if !review.refusals.is_empty() {
-        if !args.force {
-            for r in &review.refusals {
-                eprintln!("error: refusing to change {object}: {r}");
-            }
-            eprintln!(
-                "error: nothing was written; the review shows this change would break traffic or not take effect (--force writes anyway)"
-            );
-            return Ok(1);
-        }
-        for r in &review.refusals {
-            eprintln!("warning: --force: writing despite: {r}");
-        }
+    if !passes(&review, &object, args.force, args.show_all, Action::Change) {
+        return Ok(1);
     }
 
     let result = match dry {
@@ -207,7 +195,14 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
                         if n == 1 { "" } else { "s" },
                         others
                             .iter()
-                            .map(|(m, f)| format!("conflict with \"{m}\": {f}"))
+                            .map(|(m, f)| {
+                                // The server names an Update manager with its API version.
+                                if m == change::BEFORE_FIRST_APPLY {
+                                    format!("conflict with \"{m}\" using {}: {f}", prepared.ar.api_version)
+                                } else {
+                                    format!("conflict with \"{m}\": {f}")
+                                }
+                            })
                             .collect::<Vec<_>>()
                             .join(", ")
                     );
@@ -264,6 +259,160 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
     match args.output {
         Some(ObjectOutput::Yaml) => print!("{}", render::to_yaml(&without_managed_fields(&result))?),
         Some(ObjectOutput::Json) => print!("{}", render::to_json(&without_managed_fields(&result))?),
+        None => {}
+    }
+    Ok(0)
+}
+
+/// Adds the reads the review could not make as refusals: unknown is never "yes".
+fn refuse_unread(review: &mut change::Review, read: &crate::collect::ClusterRead, outside: &Outside) {
+    let mut unread: Vec<String> = read
+        .gaps
+        .iter()
+        .map(|g| {
+            format!(
+                "the review could not read {}: {} ({})",
+                g.what, g.reason, g.effect
+            )
+        })
+        .collect();
+    if let Outside::Forbidden(msg) = outside {
+        unread.push(format!(
+            "the review could not list pods cluster-wide: {msg} (plaintext clients outside the mesh in other namespaces were not checked)"
+        ));
+        review
+            .warnings
+            .retain(|w| !w.starts_with("cannot list pods cluster-wide"));
+    }
+    review.refusals.extend(unread);
+}
+
+/// Prints the review's warnings and refusals; whether the write may go ahead (no refusal, or
+/// `--force`). `verb`/`done`/`forced`: "change"/"written"/"writes" or "delete"/"deleted"/"deletes".
+fn passes(review: &change::Review, object: &str, force: bool, show_all: bool, action: Action) -> bool {
+    eprint!("{}", render::diff::warnings(&review.warnings, show_all));
+    if review.refusals.is_empty() {
+        return true;
+    }
+    if !force {
+        eprint!(
+            "{}",
+            render::diff::refusal(object, &review.refusals, show_all, action)
+        );
+        return false;
+    }
+    let forced: Vec<String> = review
+        .refusals
+        .iter()
+        .map(|r| format!("--force: {}: {r}", action.despite()))
+        .collect();
+    eprint!("{}", render::diff::warnings(&forced, show_all));
+    true
+}
+
+/// What `enable --inherit` works with, once the cluster is read.
+struct Removing<'a> {
+    args: &'a EnableArgs,
+    cluster: &'a crate::client::Cluster,
+    read: &'a crate::collect::ClusterRead,
+    req: &'a change::Request,
+    namespace: &'a str,
+    manager: &'a str,
+    dry: DryRun,
+    suffix: &'a str,
+    out: &'a Out,
+}
+
+/// `enable SCOPE --inherit`: removes the policy Istio honours at the scope (the workshop's
+/// rollback), after the same diff, effect and review as a change, with the same dry runs. The
+/// delete carries the reviewed object's uid and resourceVersion as preconditions.
+async fn remove(ctx: Removing<'_>, mut telemetry_request: crate::telemetry::Request) -> Result<i32, Error> {
+    let Removing {
+        args,
+        cluster,
+        read,
+        req,
+        namespace,
+        manager,
+        dry,
+        suffix,
+        out,
+    } = ctx;
+    let ar = read.apis.peer_authentication.clone().ok_or(Error::IstioMissing)?;
+    let found = change::choose_removal(&read.snapshot, req, namespace);
+    let live = match &found {
+        Some(r) => change::get_live(cluster, &ar, &r.honoured.namespace, &r.honoured.name).await?,
+        None => None,
+    };
+    let (Some(removal), Some(live)) = (found, live) else {
+        out.section(&format!(
+            "{}: nothing to remove, unchanged{suffix}",
+            change::nothing_to_remove(&req.target, namespace)
+        ));
+        let empty = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": []});
+        match args.output {
+            Some(ObjectOutput::Yaml) => print!("{}", render::to_yaml(&empty)?),
+            Some(ObjectOutput::Json) => print!("{}", render::to_json(&empty)?),
+            None => {}
+        }
+        return Ok(0);
+    };
+    for n in &removal.notes {
+        eprintln!("note: {n}");
+    }
+    let object = change::object_ref(&removal.honoured.name);
+    let file = change::file_name(
+        &ar.api_version,
+        &removal.honoured.namespace,
+        &removal.honoured.name,
+    );
+    let effect = change::Effect::of_removal(&read.snapshot, &removal.honoured.key());
+    let toward_strict = change::removal_toward_strict(&effect.effects);
+    let outside = if toward_strict && req.target != Target::Mesh {
+        change::outside_clients(cluster, &read.snapshot, &removal.honoured).await?
+    } else {
+        Outside::NotChecked
+    };
+    let mut review = change::review_removal(&effect.effects, &outside);
+    refuse_unread(&mut review, read, &outside);
+    if toward_strict {
+        telemetry_request.namespaces = super::telemetry::scope_of(&req.target, &removal.honoured.namespace);
+        let before = crate::engine::analyze(&read.snapshot);
+        let traffic = super::telemetry::read(cluster, &telemetry_request, &before).await;
+        change::review_traffic(&mut review, &before, &effect.effects, &traffic);
+    }
+
+    out.section(&render::diff::removal_diff(&live, &file)?);
+    let ports = effect.ports(&read.snapshot);
+    out.section(&render::diff::effects(
+        &effect.effects,
+        &ports,
+        suffix,
+        args.show_all,
+    ));
+    if !passes(&review, &object, args.force, args.show_all, Action::Delete) {
+        return Ok(1);
+    }
+    // Deleting an object takes every field from its managers: refused when some are not the
+    // plugin's or kubectl's own, unless --force-conflicts (the same verdict in every dry run).
+    let foreign = change::foreign_fields(&live, manager);
+    if !foreign.is_empty() {
+        if !args.force_conflicts {
+            return Err(change::foreign_fields_error(&foreign, &object));
+        }
+        for (m, f) in &foreign {
+            eprintln!("warning: {f} is managed by \"{m}\": --force-conflicts deletes it anyway");
+        }
+    }
+    match dry {
+        DryRun::Client => {}
+        DryRun::Server => change::delete_reviewed(cluster, &ar, &live, true).await?,
+        DryRun::None => change::delete_reviewed(cluster, &ar, &live, false).await?,
+    }
+    out.section(&format!("{object} deleted{suffix}"));
+    match args.output {
+        Some(ObjectOutput::Yaml) => print!("{}", render::to_yaml(&without_managed_fields(&live))?),
+        Some(ObjectOutput::Json) => print!("{}", render::to_json(&without_managed_fields(&live))?),
         None => {}
     }
     Ok(0)

@@ -17,6 +17,7 @@ pub async fn run(global: &GlobalArgs, args: GraphArgs) -> Result<i32, Error> {
     for ns in &args.namespaces {
         check_namespace(ns)?;
     }
+    super::check_istio_flags(&args.istio_namespace, args.revision.as_deref())?;
     if args.all_namespaces && !args.namespaces.is_empty() {
         return Err(Error::Usage(
             "a namespace cannot be given together with -A/--all-namespaces".into(),

@@ -107,5 +107,7 @@ pub fn request_input(mode: &ModeFlags, t: &TargetArgs, global: &GlobalArgs) -> R
         selector: t.selector.clone(),
         name: t.name.clone(),
         ports: t.ports.clone(),
+        inherit: mode.inherit,
+        root_namespace: t.root_namespace.clone(),
     }
 }

@@ -47,6 +47,17 @@ fn options(args: &ProbeArgs) -> Options {
     }
 }
 
+/// wget's `-T` takes whole seconds: when it ran with a sub-second timeout, say it was rounded up.
+fn note_wget_rounding(report: &mut TrafficReport, timeout: Duration) {
+    if timeout.subsec_nanos() != 0 && report.results.iter().any(|r| r.tool == Some(Tool::Wget)) {
+        report.notes.push(format!(
+            "wget takes whole seconds: its timeout was {}s where curl's would be {}s",
+            wget_seconds(timeout),
+            curl_seconds(timeout)
+        ));
+    }
+}
+
 /// Prints the report and the messages that go to stderr; returns the exit code.
 fn finish_traffic(report: &TrafficReport, out: ProbeOutput) -> Result<i32, Error> {
     for n in &report.notes {
@@ -62,7 +73,8 @@ fn finish_traffic(report: &TrafficReport, out: ProbeOutput) -> Result<i32, Error
         render::probe::render_traffic(report, out == ProbeOutput::Json)?
     );
     for f in &report.findings {
-        eprintln!("{}: {} {}: {}", f.severity, f.code, f.object, f.message);
+        // Not `error:`: that prefix is kept for the one line saying why the command failed.
+        eprintln!("finding: {} {} {}: {}", f.severity, f.code, f.object, f.message);
     }
     for r in &report.results {
         match r.verdict {
@@ -108,6 +120,14 @@ fn finish_traffic(report: &TrafficReport, out: ProbeOutput) -> Result<i32, Error
             Verdict::Pass => {}
         }
     }
+    if !report.ok {
+        let failed = report.results.iter().filter(|r| r.verdict.fails()).count();
+        eprintln!(
+            "error: {} of {} did not pass (see above)",
+            failed,
+            render::count(report.results.len(), "probe")
+        );
+    }
     Ok(if report.ok { 0 } else { 1 })
 }
 
@@ -131,16 +151,39 @@ async fn run_traffic(cluster: &Cluster, args: &ProbeArgs) -> Result<i32, Error> 
     if args.create_clients {
         return match with_created_clients(cluster, &opts, &target, &from_ns, &mut notes).await? {
             None => Ok(130),
-            Some(results) => finish_traffic(&build_report(&target, results, notes), args.output),
+            Some(results) => {
+                let mut report = build_report(&target, results, notes);
+                note_wget_rounding(&mut report, args.timeout);
+                finish_traffic(&report, args.output)
+            }
         };
     }
     let clients = if refs.is_empty() {
         auto_clients(cluster, &opts, &target, &mut notes).await?
     } else {
-        let mut v = Vec::new();
-        for r in &refs {
+        let mut v: Vec<Client> = Vec::new();
+        // Each pod once, however it was named (twice, or as deploy/NAME and its pod).
+        let mut spellings: Vec<Vec<String>> = Vec::new();
+        for (r, raw) in refs.iter().zip(&args.from) {
             let pod = resolve_pod(cluster, &from_ns, r).await?;
-            v.push(Client::new(pod, Origin::From)?);
+            let client = Client::new(pod, Origin::From)?;
+            match v.iter().position(|c| c.key() == client.key()) {
+                Some(i) => spellings[i].push(raw.clone()),
+                None => {
+                    v.push(client);
+                    spellings.push(vec![raw.clone()]);
+                }
+            }
+        }
+        for (c, given) in v.iter().zip(&spellings) {
+            if given.len() > 1 {
+                notes.push(format!(
+                    "client {} was given {} times (--from {}): probed once",
+                    c.key(),
+                    given.len(),
+                    given.join(", --from ")
+                ));
+            }
         }
         v
     };
@@ -153,7 +196,8 @@ async fn run_traffic(cluster: &Cluster, args: &ProbeArgs) -> Result<i32, Error> 
         }
     }
     let results = probe_all(cluster, &opts, &target, &clients).await?;
-    let report = build_report(&target, results, notes);
+    let mut report = build_report(&target, results, notes);
+    note_wget_rounding(&mut report, args.timeout);
     finish_traffic(&report, args.output)
 }
 

@@ -7,7 +7,7 @@ use crate::collect::{ReadOptions, Scope, read_snapshot};
 use crate::engine::{PolicyIndex, analyze, apply_telemetry, require};
 use crate::error::Error;
 use crate::model::Mode;
-use crate::render::status::{ReportScope, build, render_require, render_table};
+use crate::render::status::{ReportScope, build, render_require, render_table, require_error};
 use crate::render::{to_json, to_yaml};
 
 /// Converts the command-line mode into the engine's.
@@ -63,12 +63,13 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<i32, Error> {
             Scope::Namespaces(ns) => Some(ns.iter().cloned().collect()),
         },
     };
+    let (gaps, warnings) = read.report_gaps();
     let report = build(
         &analysis,
         &mesh_mode,
         &report_scope,
-        read.gaps,
-        read.warnings,
+        gaps,
+        warnings,
         required,
         &traffic,
         &per_workload,
@@ -97,7 +98,8 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<i32, Error> {
         } else {
             print!("\n{text}");
         }
-        if !r.satisfied {
+        if let Some(e) = require_error(r) {
+            eprintln!("error: {e}");
             return Ok(1);
         }
     }

@@ -732,9 +732,10 @@ fn destination_rule_findings(snapshot: &Snapshot, pods: &[PodResult], out: &mut 
                     FindingCode::DestinationRuleDisablesTls,
                     object.clone(),
                     format!(
-                        "tls.mode DISABLE{place} toward {} whose {} require mTLS (STRICT): requests{clients} fail",
+                        "tls.mode DISABLE{place} toward {} whose {} {} mTLS (STRICT): requests{clients} fail",
                         short_list(&strict_workloads.iter().collect::<Vec<_>>(), 3),
-                        plural(strict_pods, "pod")
+                        plural(strict_pods, "pod"),
+                        if strict_pods == 1 { "requires" } else { "require" }
                     ),
                 ));
             } else if meshed_pods > 0 {
@@ -855,8 +856,9 @@ fn disable_findings(
                 FindingCode::AmbientDisableUnsupported,
                 object,
                 format!(
-                    "{} resolve to DISABLE, which ambient mode does not support (ztunnel still accepts plaintext and mTLS)",
-                    plural(ambient_disable, "ambient pod")
+                    "{} {} to DISABLE, which ambient mode does not support (ztunnel still accepts plaintext and mTLS)",
+                    plural(ambient_disable, "ambient pod"),
+                    if ambient_disable == 1 { "resolves" } else { "resolve" }
                 ),
             ));
         }
@@ -889,9 +891,11 @@ fn unenforced_findings(pods: &[PodResult], workloads: &[WorkloadView], out: &mut
             FindingCode::UnenforcedPods,
             ObjectRef::namespace(ns),
             format!(
-                "{} resolve to {} but have no sidecar or ambient capture, so nothing enforces it ({})",
+                "{} {} to {} but {} no sidecar or ambient capture, so nothing enforces it ({})",
                 plural(count, "pod"),
+                if count == 1 { "resolves" } else { "resolve" },
                 modes.join("/"),
+                if count == 1 { "has" } else { "have" },
                 short_list(&names, 3)
             ),
         ));
@@ -908,8 +912,9 @@ fn auto_mtls_findings(snapshot: &Snapshot, pods: &[PodResult], out: &mut Vec<Fin
             FindingCode::AutoMtlsDisabled,
             ObjectRef::new("MeshConfig", &snapshot.istio_namespace, "enableAutoMtls"),
             format!(
-                "automatic mTLS is off: clients send plaintext unless a DestinationRule sets tls.mode ISTIO_MUTUAL, and {} require mTLS",
-                plural(strict, "STRICT pod")
+                "automatic mTLS is off: clients send plaintext unless a DestinationRule sets tls.mode ISTIO_MUTUAL, and {} {} mTLS",
+                plural(strict, "STRICT pod"),
+                if strict == 1 { "requires" } else { "require" }
             ),
         ));
     }

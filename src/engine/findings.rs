@@ -202,8 +202,9 @@ pub(crate) fn plural(n: usize, what: &str) -> String {
     }
 }
 
-/// A short list: `a, b, c and 4 more`.
+/// A short list: `a, b, c and 4 more` (never "and 1 more": that one is shown instead).
 pub(crate) fn short_list<T: fmt::Display>(items: &[T], max: usize) -> String {
+    let max = if items.len() == max + 1 { items.len() } else { max };
     let shown: Vec<String> = items.iter().take(max).map(ToString::to_string).collect();
     let mut s = shown.join(", ");
     if items.len() > max {
@@ -243,7 +244,8 @@ mod tests {
     fn helpers() {
         assert_eq!(plural(1, "pod"), "1 pod");
         assert_eq!(plural(2, "pod"), "2 pods");
-        assert_eq!(short_list(&["a", "b", "c"], 2), "a, b and 1 more");
+        assert_eq!(short_list(&["a", "b", "c"], 2), "a, b, c");
+        assert_eq!(short_list(&["a", "b", "c", "d"], 2), "a, b and 2 more");
         assert_eq!(short_list(&["a"], 2), "a");
     }
 }

@@ -702,7 +702,12 @@ mod tests {
         let b = w(&[Some("c"), Some("d"), None]);
         assert_eq!(
             plaintext_reason([&a, &b]).unwrap(),
-            "plaintext from ns/a, ns/b, ns/c and 1 more, 2 unknown sources"
+            "plaintext from ns/a, ns/b, ns/c, ns/d, 2 unknown sources"
+        );
+        let c = w(&[Some("e")]);
+        assert_eq!(
+            plaintext_reason([&a, &b, &c]).unwrap(),
+            "plaintext from ns/a, ns/b, ns/c and 2 more, 2 unknown sources"
         );
     }
 

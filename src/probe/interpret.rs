@@ -17,9 +17,31 @@ pub enum Tool {
     Wget,
 }
 
+/// `timeout` in seconds exactly as curl reads `--max-time` (decimals, no rounding): `5`, `0.5`,
+/// `1.25`.
+pub fn curl_seconds(timeout: Duration) -> String {
+    let nanos = timeout.subsec_nanos();
+    if nanos == 0 {
+        timeout.as_secs().to_string()
+    } else {
+        let frac = format!("{nanos:09}");
+        format!("{}.{}", timeout.as_secs(), frac.trim_end_matches('0'))
+    }
+}
+
+/// `timeout` in whole seconds for wget's `-T` (busybox reads an integer): rounded up, at least 1.
+pub fn wget_seconds(timeout: Duration) -> String {
+    (timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0))
+        .max(1)
+        .to_string()
+}
+
 /// The argv to exec: no shell, the URL is one argument.
 pub fn command(tool: Tool, url: &str, timeout: Duration) -> Vec<String> {
-    let secs = timeout.as_secs().max(1).to_string();
+    let secs = match tool {
+        Tool::Curl => curl_seconds(timeout),
+        Tool::Wget => wget_seconds(timeout),
+    };
     match tool {
         Tool::Curl => [
             "curl",

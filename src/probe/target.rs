@@ -23,10 +23,25 @@ pub struct Target {
     pub service: String,
     /// Namespace, when given (else the context's namespace).
     pub namespace: Option<String>,
-    /// Service port, when given (else the Service's first port).
-    pub port: Option<u16>,
+    /// Service port, by number or by name, when given (else the Service's first port).
+    pub port: Option<PortSpec>,
     /// Request path, starting with `/`.
     pub path: String,
+}
+
+/// A Service port as given on the command line: `8080` or its name (`http`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortSpec {
+    /// The port number.
+    Number(u16),
+    /// The port's `name` in the Service.
+    Name(String),
+}
+
+impl From<u16> for PortSpec {
+    fn from(p: u16) -> Self {
+        PortSpec::Number(p)
+    }
 }
 
 impl Target {
@@ -74,15 +89,33 @@ pub fn parse_target(input: &str) -> Result<Target, Error> {
             "the path may not contain {c:?}: percent-encode it (e.g. %20 for a space)"
         )));
     }
+    let is_url = rest.len() != input.len();
     let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) => {
+        Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
             let port: u16 = p
                 .parse()
                 .map_err(|_| bad("the port must be a number from 1 to 65535"))?;
             if port == 0 {
                 return Err(bad("the port must be a number from 1 to 65535"));
             }
-            (h, Some(port))
+            (h, Some(PortSpec::Number(port)))
+        }
+        // A Service port name (IANA_SVC_NAME: at most 15 lower-case letters, digits and '-',
+        // with a letter), outside URLs only: in a URL the port is a number.
+        Some((h, p))
+            if !is_url && p.len() <= 15 && is_dns_label(p) && p.bytes().any(|b| b.is_ascii_lowercase()) =>
+        {
+            (h, Some(PortSpec::Name(p.to_string())))
+        }
+        Some(_) if is_url => {
+            return Err(bad(
+                "in an http:// URL the port must be a number from 1 to 65535 (a port name works as SERVICE.NAMESPACE:NAME)",
+            ));
+        }
+        Some(_) => {
+            return Err(bad(
+                "the port must be a number from 1 to 65535 or the name of one of the Service's ports",
+            ));
         }
         None => (hostport, None),
     };
@@ -180,7 +213,20 @@ pub fn selector_string(sel: &LabelSelector) -> String {
 pub async fn resolve_pod(cluster: &Cluster, namespace: &str, r: &PodRef) -> Result<Pod, Error> {
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
     match r {
-        PodRef::Pod(name) => pods.get(name).await.map_err(|e| cluster.err(e)),
+        PodRef::Pod(name) => match pods.get_opt(name).await.map_err(|e| cluster.err(e))? {
+            Some(p) => Ok(p),
+            None => {
+                // A workload of that name is the usual slip: say which spelling finds it.
+                let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), namespace);
+                let hint = match deployments.get_opt(name).await {
+                    Ok(Some(_)) => format!("; did you mean deploy/{name}?"),
+                    _ => String::new(),
+                };
+                Err(Error::Other(format!(
+                    "pod \"{name}\" not found in namespace \"{namespace}\"{hint}"
+                )))
+            }
+        },
         PodRef::Deployment(name) => {
             let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), namespace);
             let d = deployments.get(name).await.map_err(|e| cluster.err(e))?;
@@ -288,18 +334,53 @@ pub async fn resolve_target(cluster: &Cluster, args: &Options, raw: &str) -> Res
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let svc_port = match target.port {
-        Some(p) => info
-            .ports
-            .iter()
-            .find(|sp| sp.port == u32::from(p))
-            .ok_or_else(|| {
-                Error::Other(format!(
-                    "service {ns}/{} has no port {p} (ports: {})",
-                    target.service,
-                    port_list()
-                ))
-            })?,
+    let svc_port = match &target.port {
+        Some(PortSpec::Number(p)) => {
+            info.ports
+                .iter()
+                .find(|sp| sp.port == u32::from(*p))
+                .ok_or_else(|| {
+                    Error::Other(format!(
+                        "service {ns}/{} has no port {p} (ports: {})",
+                        target.service,
+                        port_list()
+                    ))
+                })?
+        }
+        Some(PortSpec::Name(name)) => {
+            // The names live in the Service's spec (ServiceInfo keeps numbers only).
+            let spec_ports = svc
+                .spec
+                .as_ref()
+                .and_then(|s| s.ports.as_ref())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let number = spec_ports
+                .iter()
+                .find(|p| p.name.as_deref() == Some(name.as_str()))
+                .and_then(|p| u32::try_from(p.port).ok());
+            match number.and_then(|n| info.ports.iter().find(|sp| sp.port == n)) {
+                Some(sp) => sp,
+                None => {
+                    let names: Vec<String> = spec_ports
+                        .iter()
+                        .map(|p| match p.name.as_deref() {
+                            Some(n) if !n.is_empty() => format!("{n} ({})", p.port),
+                            _ => format!("unnamed ({})", p.port),
+                        })
+                        .collect();
+                    return Err(Error::Other(format!(
+                        "service {ns}/{} has no port named \"{name}\" (ports: {})",
+                        target.service,
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    )));
+                }
+            }
+        }
         None => {
             let first = info
                 .ports

@@ -13,21 +13,25 @@ fn targets_parse_in_every_form() {
         Target {
             service: "web-api".into(),
             namespace: Some("istioinaction".into()),
-            port: Some(8080),
+            port: Some(PortSpec::Number(8080)),
             path: "/health".into()
         }
     );
     let t = parse_target("http://web-api.istioinaction.svc.cluster.local:8080/").unwrap();
     assert_eq!(
         (t.service.as_str(), t.namespace.as_deref(), t.port),
-        ("web-api", Some("istioinaction"), Some(8080))
+        ("web-api", Some("istioinaction"), Some(PortSpec::Number(8080)))
     );
     let t = parse_target("web-api").unwrap();
     assert_eq!(
-        (t.namespace.as_deref(), t.port, t.path.as_str()),
+        (t.namespace.as_deref(), t.port.clone(), t.path.as_str()),
         (None, None, "/")
     );
     assert_eq!(t.url("default", 80), "http://web-api.default:80/");
+    // A Service port name.
+    let t = parse_target("web-api.istioinaction:http/health").unwrap();
+    assert_eq!(t.port, Some(PortSpec::Name("http".into())));
+    assert_eq!(t.path, "/health");
 }
 
 #[test]
@@ -37,7 +41,10 @@ fn bad_targets_are_usage_errors() {
         "ftp://x",
         "web-api:0",
         "web-api:99999",
-        "web-api:http",
+        "http://web-api:http/",
+        "web-api:HTTP",
+        "web-api:a-very-long-port-name",
+        "web-api:80a0-",
         "Web_Api",
         "a.b.c.d",
         "",
@@ -59,6 +66,22 @@ fn commands_are_argv_without_a_shell() {
     assert!(argv.windows(2).any(|w| w[0] == "--max-time" && w[1] == "5"));
     let argv = command(Tool::Wget, "http://x.y:80/", Duration::from_millis(200));
     assert!(argv.windows(2).any(|w| w[0] == "-T" && w[1] == "1"));
+}
+
+#[test]
+fn curl_gets_the_timeout_exactly_wget_rounded_up() {
+    let max_time = |d: Duration| {
+        let argv = command(Tool::Curl, "http://x.y:80/", d);
+        let i = argv.iter().position(|a| a == "--max-time").unwrap();
+        argv[i + 1].clone()
+    };
+    assert_eq!(max_time(Duration::from_millis(500)), "0.5");
+    assert_eq!(max_time(Duration::from_millis(1500)), "1.5");
+    assert_eq!(max_time(Duration::from_millis(1001)), "1.001");
+    assert_eq!(max_time(Duration::from_secs(120)), "120");
+    assert_eq!(max_time(Duration::from_nanos(1)), "0.000000001");
+    assert_eq!(wget_seconds(Duration::from_millis(1500)), "2");
+    assert_eq!(wget_seconds(Duration::from_secs(3)), "3");
 }
 
 #[test]

@@ -104,12 +104,14 @@ pub struct NamespaceReport {
     pub name: String,
     /// Whether this is the root namespace.
     pub root: bool,
-    /// The namespace-level effective mode.
-    pub mode: Mode,
-    /// The deciding policy (`namespace/name`), null for Istio's default.
+    /// The namespace-level effective mode; null when PeerAuthentications that may decide it
+    /// could not be read (the namespace's own, or the root namespace's when no namespace policy
+    /// decides).
+    pub mode: Option<Mode>,
+    /// The deciding policy (`namespace/name`), null for Istio's default (or unknown).
     pub policy: Option<String>,
-    /// Level of the deciding policy.
-    pub level: &'static str,
+    /// Level of the deciding policy; null when the mode is unknown.
+    pub level: Option<&'static str>,
     /// Pods in scope; null when they could not be read (RBAC).
     pub pods: Option<usize>,
     /// Pods with a sidecar or ambient redirection; null when the pods could not be read.
@@ -139,9 +141,10 @@ pub struct WorkloadReport {
     pub meshed_pods: usize,
     /// sidecar, ambient, none or mixed.
     pub mesh: String,
-    /// The effective mode, or MIXED when its pods resolve differently (see `modes`).
-    pub mode: String,
-    /// Every distinct resolution among its pods.
+    /// The effective mode, or MIXED when its pods resolve differently (see `modes`); null
+    /// when PeerAuthentications that may decide it could not be read.
+    pub mode: Option<String>,
+    /// Every distinct resolution among its pods (empty when the mode is unknown).
     pub modes: Vec<ModeReport>,
     /// The deciding policy when there is exactly one, else null.
     pub policy: Option<String>,
@@ -232,12 +235,51 @@ impl From<&Violation> for ViolationReport {
     }
 }
 
+/// What RBAC hid of the PeerAuthentications: per namespace, and the root namespace's.
+struct HiddenPolicies<'a> {
+    gaps: &'a [Gap],
+    root_hidden: bool,
+}
+
+impl<'a> HiddenPolicies<'a> {
+    fn new(gaps: &'a [Gap], root: &str) -> Self {
+        HiddenPolicies {
+            gaps,
+            root_hidden: gaps.iter().any(|g| g.hides_policies_of(root, root)),
+        }
+    }
+
+    /// Whether the namespace's own PeerAuthentications could not be read.
+    fn own(&self, namespace: &str) -> bool {
+        self.gaps
+            .iter()
+            .any(|g| g.hides_policies_of(namespace, namespace))
+    }
+
+    /// Whether a resolution may be wrong: a hidden policy of the namespace could decide it,
+    /// or it fell through to the mesh-wide level whose policies could not be read.
+    fn decides(&self, namespace: &str, levels: impl IntoIterator<Item = Level>) -> bool {
+        self.own(namespace)
+            || (self.root_hidden
+                && levels
+                    .into_iter()
+                    .any(|l| matches!(l, Level::Default | Level::Mesh)))
+    }
+}
+
+/// Readiness reason when the namespace's own PeerAuthentications could not be read.
+const POLICIES_UNREAD: &str = "its PeerAuthentications could not be read";
+
 fn namespace_report(v: &NamespaceView, root: &str, gaps: &[Gap]) -> NamespaceReport {
     let m = ModeReport::from(&v.mode);
+    let hidden = HiddenPolicies::new(gaps, root);
+    // A policy that could not be read may decide the mode: unknown, not Istio's default.
+    let mode_known = !hidden.decides(&v.name, [v.mode.source.level]);
     // Pods that could not be read are unknown, not zero.
     let pods_known = !gaps.iter().any(|g| g.hides_pods_of(&v.name));
     let (ready, reasons) = match &v.strict_ready {
         _ if !pods_known => (None, Vec::new()),
+        _ if hidden.own(&v.name) => (None, vec![POLICIES_UNREAD.to_string()]),
         StrictReady::NoPods => (None, Vec::new()),
         StrictReady::Yes => (Some(true), Vec::new()),
         StrictReady::No { reasons } => (Some(false), reasons.clone()),
@@ -246,9 +288,9 @@ fn namespace_report(v: &NamespaceView, root: &str, gaps: &[Gap]) -> NamespaceRep
     NamespaceReport {
         name: v.name.clone(),
         root: v.name == root,
-        mode: m.mode,
-        policy: m.policy,
-        level: m.level,
+        mode: mode_known.then_some(m.mode),
+        policy: m.policy.filter(|_| mode_known),
+        level: mode_known.then_some(m.level),
         pods: pods_known.then_some(v.pods),
         meshed_pods: pods_known.then_some(v.meshed_pods),
         workload_overrides: v.workload_overrides.iter().map(|k| k.to_string()).collect(),
@@ -257,8 +299,17 @@ fn namespace_report(v: &NamespaceView, root: &str, gaps: &[Gap]) -> NamespaceRep
     }
 }
 
-fn workload_report(w: &WorkloadView, traffic: Option<&WorkloadTraffic>) -> WorkloadReport {
-    let modes: Vec<ModeReport> = w.modes.iter().map(ModeReport::from).collect();
+fn workload_report(
+    w: &WorkloadView,
+    traffic: Option<&WorkloadTraffic>,
+    hidden: &HiddenPolicies<'_>,
+) -> WorkloadReport {
+    let known = !hidden.decides(&w.workload.namespace, w.modes.iter().map(|r| r.source.level));
+    let modes: Vec<ModeReport> = if known {
+        w.modes.iter().map(ModeReport::from).collect()
+    } else {
+        Vec::new()
+    };
     let distinct: BTreeSet<Mode> = w.modes.iter().map(|r| r.mode).collect();
     let mode = match distinct.len() {
         1 => distinct.iter().next().map(|m| m.to_string()).unwrap_or_default(),
@@ -266,7 +317,7 @@ fn workload_report(w: &WorkloadView, traffic: Option<&WorkloadTraffic>) -> Workl
         _ => "MIXED".to_string(),
     };
     let policies: BTreeSet<Option<String>> = modes.iter().map(|m| m.policy.clone()).collect();
-    let policy = if policies.len() == 1 {
+    let policy = if policies.len() == 1 && known {
         policies.into_iter().next().flatten()
     } else {
         None
@@ -291,7 +342,7 @@ fn workload_report(w: &WorkloadView, traffic: Option<&WorkloadTraffic>) -> Workl
         pods: w.pods,
         meshed_pods: w.meshed_pods,
         mesh: w.mesh.to_string(),
-        mode,
+        mode: known.then_some(mode),
         modes,
         policy,
         ports,
@@ -330,6 +381,7 @@ pub fn build(
 ) -> StatusReport {
     let root = analysis.root_namespace.clone();
     let mesh_known = !gaps.iter().any(|g| g.hides_policies_of(&root, &root));
+    let hidden = HiddenPolicies::new(&gaps, &root);
     let namespaces = analysis
         .namespaces
         .iter()
@@ -341,7 +393,7 @@ pub fn build(
         .iter()
         .enumerate()
         .filter(|(_, w)| scope.contains(&w.workload.namespace))
-        .map(|(i, w)| workload_report(w, per_workload.get(i).and_then(Option::as_ref)))
+        .map(|(i, w)| workload_report(w, per_workload.get(i).and_then(Option::as_ref), &hidden))
         .collect();
     // The snapshot already holds only what the scope needs (its namespaces, the root
     // namespace's policies, and DestinationRules from anywhere that may target them), so every
@@ -408,9 +460,10 @@ pub fn mode_role(mode: &str) -> Role {
     }
 }
 
-fn policy_cell(policy: &Option<String>, level: &str) -> String {
+fn policy_cell(policy: &Option<String>, level: Option<&str>) -> String {
     match policy {
-        Some(p) if level == "mesh" => format!("{p} (mesh)"),
+        _ if level.is_none() => "?".to_string(),
+        Some(p) if level == Some("mesh") => format!("{p} (mesh)"),
         Some(p) => p.clone(),
         None => "- (istio default)".to_string(),
     }
@@ -479,7 +532,10 @@ pub fn render_table(report: &StatusReport, workloads: bool) -> String {
             };
             t.row(vec![
                 name.into(),
-                Cell::styled(n.mode.as_str(), mode_role(n.mode.as_str())),
+                match n.mode {
+                    Some(m) => Cell::styled(m.as_str(), mode_role(m.as_str())),
+                    None => Cell::styled("?", Role::Warn),
+                },
                 policy_cell(&n.policy, n.level).into(),
                 match (n.meshed_pods, n.pods) {
                     (Some(meshed), Some(pods)) => format!("{meshed}/{pods}"),
@@ -531,8 +587,8 @@ pub fn render_table(report: &StatusReport, workloads: bool) -> String {
                 } else {
                     w.modes
                         .first()
-                        .map(|m| policy_cell(&m.policy, m.level))
-                        .unwrap_or_else(|| "-".into())
+                        .map(|m| policy_cell(&m.policy, Some(m.level)))
+                        .unwrap_or_else(|| if w.mode.is_none() { "?" } else { "-" }.into())
                 };
                 let plaintext = if (report.telemetry.source == crate::model::TelemetrySource::None
                     && report.telemetry.errors.is_empty())
@@ -560,7 +616,10 @@ pub fn render_table(report: &StatusReport, workloads: bool) -> String {
                             Role::Warn
                         },
                     ),
-                    Cell::styled(w.mode.clone(), mode_role(&w.mode)),
+                    match &w.mode {
+                        Some(m) => Cell::styled(m.clone(), mode_role(m)),
+                        None => Cell::styled("?", Role::Warn),
+                    },
                     ports.into(),
                     plaintext,
                     policy.into(),
@@ -597,6 +656,50 @@ pub fn render_table(report: &StatusReport, workloads: bool) -> String {
     out
 }
 
+/// What a required mode means a server accepts, and what the workloads that fail it do
+/// instead (see [`crate::engine::require`]).
+fn require_words(mode: Mode) -> (&'static str, &'static str, &'static str) {
+    // (what every selected workload does when satisfied, what the failing ones do (singular,
+    // plural), ...)
+    match mode {
+        Mode::Strict => (
+            "accepts mutual TLS only",
+            "accepts plaintext",
+            "STRICT requires mutual TLS only",
+        ),
+        Mode::Permissive => (
+            "accepts mutual TLS",
+            "accepts plaintext only",
+            "PERMISSIVE requires mutual TLS to be accepted",
+        ),
+        Mode::Disable => (
+            "accepts plaintext",
+            "accepts mutual TLS only",
+            "DISABLE requires plaintext to be accepted",
+        ),
+    }
+}
+
+/// `2 workloads`, `1 workload and 1 port`, `3 ports`.
+fn workloads_and_ports(r: &RequireReport) -> (String, usize) {
+    let ports = r.violations.iter().filter(|v| v.port.is_some()).count();
+    let workloads = r.violations.len() - ports;
+    let text = match (workloads, ports) {
+        (w, 0) => super::count(w, "workload"),
+        (0, p) => super::count(p, "port"),
+        (w, p) => format!("{} and {}", super::count(w, "workload"), super::count(p, "port")),
+    };
+    (text, r.violations.len())
+}
+
+/// Third person plural of a verb phrase in the singular (`accepts ...` -> `accept ...`).
+fn plural_verb(phrase: &str) -> String {
+    match phrase.split_once(' ') {
+        Some((verb, rest)) => format!("{} {rest}", verb.strip_suffix('s').unwrap_or(verb)),
+        None => phrase.strip_suffix('s').unwrap_or(phrase).to_string(),
+    }
+}
+
 /// The `--require` verdict for people.
 pub fn render_require(r: &RequireReport) -> String {
     if !r.verified {
@@ -611,16 +714,46 @@ pub fn render_require(r: &RequireReport) -> String {
         return out;
     }
     if r.satisfied {
-        return format!("require {}: satisfied\n", r.mode);
+        return format!(
+            "require {}: satisfied: every selected workload {}\n",
+            r.mode,
+            require_words(r.mode).0
+        );
     }
     render_violations(r)
 }
 
-fn render_violations(r: &RequireReport) -> String {
-    let mut out = format!(
-        "require {}: {} workload(s)/port(s) resolve weaker:\n",
+/// The one-line reason an unsatisfied `--require` exits 1 (printed after `error: `).
+pub fn require_error(r: &RequireReport) -> Option<String> {
+    if r.satisfied {
+        return None;
+    }
+    if !r.verified {
+        return Some(format!(
+            "require {} cannot be verified: could not read {}",
+            r.mode,
+            r.unverified.join(", ")
+        ));
+    }
+    let (what, n) = workloads_and_ports(r);
+    Some(format!(
+        "require {} is not satisfied: {what} {} short (listed above)",
         r.mode,
-        r.violations.len()
+        if n == 1 { "falls" } else { "fall" }
+    ))
+}
+
+fn render_violations(r: &RequireReport) -> String {
+    let (_, fails, rule) = require_words(r.mode);
+    let (what, n) = workloads_and_ports(r);
+    let mut out = format!(
+        "require {}: {what} {}, {rule}:\n",
+        r.mode,
+        if n == 1 {
+            fails.to_string()
+        } else {
+            plural_verb(fails)
+        },
     );
     let mut t = Table::new(&["NAMESPACE", "WORKLOAD", "PORT", "PODS", "ACTUAL", "SOURCE"]);
     for v in &r.violations {
@@ -640,4 +773,85 @@ fn render_violations(r: &RequireReport) -> String {
     }
     out.push_str(&t.render());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn violation(workload: &str, port: Option<u32>, actual: &str) -> ViolationReport {
+        ViolationReport {
+            namespace: "istioinaction".into(),
+            workload: workload.into(),
+            kind: "Deployment".into(),
+            port,
+            pods: 1,
+            actual: actual.into(),
+            source: String::new(),
+        }
+    }
+
+    fn report(mode: Mode, violations: Vec<ViolationReport>) -> RequireReport {
+        RequireReport {
+            mode,
+            verified: true,
+            unverified: Vec::new(),
+            satisfied: violations.is_empty(),
+            violations,
+        }
+    }
+
+    fn first_line(r: &RequireReport) -> String {
+        render_require(r).lines().next().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn require_verdicts_read_right_for_every_mode() {
+        crate::style::set(false);
+        assert_eq!(
+            first_line(&report(Mode::Strict, vec![])),
+            "require STRICT: satisfied: every selected workload accepts mutual TLS only"
+        );
+        assert_eq!(
+            first_line(&report(Mode::Permissive, vec![])),
+            "require PERMISSIVE: satisfied: every selected workload accepts mutual TLS"
+        );
+        assert_eq!(
+            first_line(&report(Mode::Disable, vec![])),
+            "require DISABLE: satisfied: every selected workload accepts plaintext"
+        );
+        let two_strict = report(
+            Mode::Disable,
+            vec![violation("a", None, "STRICT"), violation("b", None, "STRICT")],
+        );
+        assert_eq!(
+            first_line(&two_strict),
+            "require DISABLE: 2 workloads accept mutual TLS only, DISABLE requires plaintext to be accepted:"
+        );
+        assert_eq!(
+            require_error(&two_strict).unwrap(),
+            "require DISABLE is not satisfied: 2 workloads fall short (listed above)"
+        );
+        let one = report(Mode::Strict, vec![violation("a", None, "PERMISSIVE")]);
+        assert_eq!(
+            first_line(&one),
+            "require STRICT: 1 workload accepts plaintext, STRICT requires mutual TLS only:"
+        );
+        assert_eq!(
+            require_error(&one).unwrap(),
+            "require STRICT is not satisfied: 1 workload falls short (listed above)"
+        );
+        let mixed = report(
+            Mode::Permissive,
+            vec![
+                violation("a", None, "outside mesh"),
+                violation("b", Some(8080), "bypassed (not intercepted)"),
+            ],
+        );
+        assert_eq!(
+            first_line(&mixed),
+            "require PERMISSIVE: 1 workload and 1 port accept plaintext only, PERMISSIVE requires mutual TLS to be accepted:"
+        );
+        assert_eq!(require_error(&report(Mode::Strict, vec![])), None);
+    }
 }

@@ -95,9 +95,10 @@ pub fn plaintext_cell(r: &WorkloadTrafficReport) -> (String, Role) {
                     names.push(&c.source);
                 }
             }
-            let shown: Vec<&str> = names.iter().take(2).copied().collect();
-            let more = if names.len() > 2 {
-                format!(" +{}", names.len() - 2)
+            let keep = super::shown_of(names.len(), 2);
+            let shown: Vec<&str> = names.iter().take(keep).copied().collect();
+            let more = if names.len() > keep {
+                format!(" +{}", names.len() - keep)
             } else {
                 String::new()
             };
@@ -197,6 +198,18 @@ mod tests {
             serde_json::json!({"source": "unknown", "principal": null, "protocol": "tcp", "requests": 7})
         );
         assert_eq!(plaintext_cell(&r).0, "127 (default/sleep, unknown)");
+        // Three callers: the third is shown rather than hidden behind "+1".
+        let mut three = r.clone();
+        let mut extra = three.plaintext_callers.clone().unwrap()[0].clone();
+        extra.source = "default/curl".into();
+        three.plaintext_callers.as_mut().unwrap().push(extra.clone());
+        assert_eq!(
+            plaintext_cell(&three).0,
+            "127 (default/sleep, unknown, default/curl)"
+        );
+        extra.source = "default/wget".into();
+        three.plaintext_callers.as_mut().unwrap().push(extra);
+        assert_eq!(plaintext_cell(&three).0, "127 (default/sleep, unknown +2)");
         assert_eq!(
             plaintext_cell(&workload_traffic_report(Some(&WorkloadTraffic::default()))).0,
             "0"

@@ -168,6 +168,8 @@ struct RealLab {
     namespaces: Mutex<Vec<String>>,
     /// declared user -> (server-side name, token)
     users: Vec<(String, String, String)>,
+    /// Where the audit log stood when the test last cleared its requests.
+    audit_mark: Mutex<u64>,
 }
 
 static REAL_LABS: AtomicUsize = AtomicUsize::new(0);
@@ -276,6 +278,19 @@ impl RealLab {
         self.cp
             .create_many(&docs, 8)
             .unwrap_or_else(|e| panic!("the real API server refused the test's objects: {e}"));
+        // The server records the creator as a manager; kube-sim's store keeps what it is given:
+        // objects that declare no managers get none (before-first-apply at the first apply).
+        let unmanaged: Vec<serde_json::Value> = docs
+            .into_iter()
+            .filter(|d| {
+                d["metadata"]["managedFields"]
+                    .as_array()
+                    .is_none_or(Vec::is_empty)
+            })
+            .collect();
+        self.cp
+            .strip_managed_fields(&unmanaged, 8)
+            .unwrap_or_else(|e| panic!("the real API server kept managers: {e}"));
     }
 }
 
@@ -310,6 +325,7 @@ impl Lab {
             prefix: format!("t{n}-"),
             namespaces: Mutex::new(Vec::new()),
             users: Vec::new(),
+            audit_mark: Mutex::new(0),
         };
         let objects = scenario.objects().expect("the scenario loads in kube-sim");
         real.create(objects);
@@ -324,6 +340,7 @@ impl Lab {
             .unwrap_or_else(|e| panic!("RBAC for {}: {e}", user.name));
             real.users.push((user.name.clone(), pool.name, pool.token));
         }
+        *real.audit_mark.lock().unwrap_or_else(|e| e.into_inner()) = cp.audit_mark();
         Lab {
             inner: Inner::Real(real),
             dir: TempDir::new("lab"),
@@ -626,10 +643,48 @@ impl Lab {
         }
     }
 
-    /// Forgets kube-sim's request log (nothing on the real server).
+    /// Forgets kube-sim's request log; on the real server, the writes [`Lab::writes`] reports
+    /// start after this point.
     pub fn clear_requests(&self) {
-        if let Inner::Sim(s) = &self.inner {
-            s.clear_requests();
+        match &self.inner {
+            Inner::Sim(s) => s.clear_requests(),
+            Inner::Real(r) => {
+                *r.audit_mark.lock().unwrap_or_else(|e| e.into_inner()) = r.cp.audit_mark();
+            }
+        }
+    }
+
+    /// The writes since the lab started or [`Lab::clear_requests`] (dry runs included, names as
+    /// the test gives them): kube-sim's request log, or on the real server its audit log, which
+    /// records writes to Istio's objects (`security.istio.io`, `networking.istio.io`) only.
+    pub fn writes(&self) -> Vec<RequestRecord> {
+        match &self.inner {
+            Inner::Sim(s) => s
+                .requests()
+                .into_iter()
+                .filter(|r| {
+                    matches!(
+                        r.verb.as_str(),
+                        "create" | "update" | "patch" | "delete" | "deletecollection"
+                    ) && !matches!(r.subresource.as_str(), "exec" | "portforward")
+                })
+                .collect(),
+            Inner::Real(r) => {
+                let mark = *r.audit_mark.lock().unwrap_or_else(|e| e.into_inner());
+                r.cp.audited_writes(mark, |ns| ns.starts_with(&r.prefix))
+                    .unwrap_or_else(|e| panic!("the real API server's audit log: {e}"))
+                    .into_iter()
+                    .map(|mut w| {
+                        w.path = r.translate(&w.path);
+                        w.namespace = r.translate(&w.namespace);
+                        w.user = r
+                            .translate(&format!("\"{}\"", w.user))
+                            .trim_matches('"')
+                            .to_string();
+                        w
+                    })
+                    .collect()
+            }
         }
     }
 }

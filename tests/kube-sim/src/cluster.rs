@@ -816,6 +816,47 @@ impl Cluster {
         })
     }
 
+    /// Deletes an object after checking DeleteOptions' `preconditions` (`uid`,
+    /// `resourceVersion`) against it: a mismatch is 409 Conflict worded as kube-apiserver's,
+    /// also for a dry run.
+    pub(crate) fn delete_checked(
+        &self,
+        t: &ResourceType,
+        ns: &str,
+        name: &str,
+        dry_run: bool,
+        preconditions: &Value,
+    ) -> Result<Arc<Value>, ApiError> {
+        if preconditions.is_object() {
+            let key = (ns.to_string(), name.to_string());
+            let current = {
+                let data = self.write_lock();
+                lookup(&data, t, &key)
+            };
+            let Some(current) = current else {
+                return Err(ApiError::not_found(t, name));
+            };
+            for (field, label, hint) in [
+                ("uid", "UID", "deleted and then recreated"),
+                ("resourceVersion", "ResourceVersion", "modified"),
+            ] {
+                if let Some(want) = preconditions.get(field).and_then(Value::as_str) {
+                    let have = util::str_at(&current, &format!("/metadata/{field}"));
+                    if want != have {
+                        return Err(ApiError::precondition_failed(
+                            t,
+                            name,
+                            &format!(
+                                "the {label} in the precondition ({want}) does not match the {label} in record ({have}). The object might have been {hint}"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        self.delete_obj(t, ns, name, dry_run)
+    }
+
     /// Deletes an object (namespaces take their contents with them).
     pub(crate) fn delete_obj(
         &self,

@@ -29,6 +29,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Client, Config};
 use serde_json::{Value, json};
 
+use crate::RequestRecord;
 use crate::scenario::{ISTIO_CRDS, Rule, Scenario};
 
 /// The environment variable naming the folder that holds `kube-apiserver` and `etcd`.
@@ -171,6 +172,9 @@ impl ControlPlane {
             tokens.push_str(&format!("{},{},{}-uid\n", u.token, u.name, u.name));
         }
         let tokens = write("tokens.csv", &tokens)?;
+        // The API server's own record of writes to Istio's objects (tests that must show what
+        // was written, or that nothing was, read it: ControlPlane::audited_writes).
+        let audit_policy = write("audit-policy.yaml", AUDIT_POLICY)?;
 
         let (etcd_port, peer_port, api_port) = (free_port()?, free_port()?, free_port()?);
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
@@ -211,6 +215,9 @@ impl ControlPlane {
             "--disable-admission-plugins=ServiceAccount".into(),
             "--allow-privileged=true".into(),
             format!("--cert-dir={}", path(&dir)),
+            format!("--audit-policy-file={}", path(&audit_policy)),
+            format!("--audit-log-path={}", path(&dir.join("audit.log"))),
+            "--audit-log-mode=blocking".into(),
         ];
         let words = |args: &[String]| args.iter().map(|a| sh_quote(a)).collect::<Vec<_>>().join(" ");
         let d = sh_quote(&path(&dir));
@@ -456,6 +463,113 @@ impl ControlPlane {
         self.block_on(put_with(&api, obj))
     }
 
+    /// Removes every managedFields entry of existing objects (an update sending
+    /// `managedFields: [{}]`), up to `concurrency` at a time: objects as kube-sim's store keeps
+    /// what it is given without managers, owned by `before-first-apply` at their first
+    /// server-side apply.
+    pub fn strip_managed_fields(&self, objects: &[Value], concurrency: usize) -> Result<(), String> {
+        use futures_util::StreamExt;
+        let mut prepared = Vec::with_capacity(objects.len());
+        for obj in objects.iter().filter(|o| !o.is_null()) {
+            let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            prepared.push((self.api_for(obj)?, name));
+        }
+        let strip = json!({"metadata": {"managedFields": [{}]}});
+        let results: Vec<Result<(), String>> = self.block_on(
+            futures_util::stream::iter(prepared)
+                .map(|(api, name)| {
+                    let strip = &strip;
+                    async move {
+                        api.patch(
+                            &name,
+                            &kube::api::PatchParams::default(),
+                            &kube::api::Patch::Merge(strip),
+                        )
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| format!("strip managedFields of {name}: {e}"))
+                    }
+                })
+                .buffered(concurrency.max(1))
+                .collect(),
+        );
+        results.into_iter().collect()
+    }
+
+    /// The size of the audit log now: [`ControlPlane::audited_writes`] reads from there.
+    pub fn audit_mark(&self) -> u64 {
+        std::fs::metadata(self.dir.join("audit.log")).map_or(0, |m| m.len())
+    }
+
+    /// The writes (create, update, patch, delete; dry runs too) to `security.istio.io` and
+    /// `networking.istio.io` objects in namespaces `wanted` accepts, as the API server's audit
+    /// log recorded them since `mark` ([`ControlPlane::audit_mark`]), as kube-sim's request
+    /// records. A sentinel write (a dry-run create, persisting nothing) is waited for first,
+    /// so every request answered before this call is in the log.
+    pub fn audited_writes(
+        &self,
+        mark: u64,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<Vec<RequestRecord>, String> {
+        static SENTINEL: AtomicUsize = AtomicUsize::new(0);
+        let name = format!("audit-sentinel-{}", SENTINEL.fetch_add(1, Ordering::Relaxed));
+        let probe = json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+            "metadata": {"name": name, "namespace": "default"}});
+        let api = self.api_for(&probe)?;
+        let dynamic: DynamicObject = serde_json::from_value(probe).map_err(|e| e.to_string())?;
+        let pp = PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        self.block_on(api.create(&pp, &dynamic))
+            .map_err(|e| format!("audit sentinel: {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let events: Vec<Value> = loop {
+            let text = std::fs::read(self.dir.join("audit.log")).map_err(|e| format!("audit log: {e}"))?;
+            let from = usize::try_from(mark).unwrap_or(0).min(text.len());
+            let events: Vec<Value> = String::from_utf8_lossy(&text[from..])
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            if events.iter().any(|e| e["objectRef"]["name"] == name.as_str()) {
+                break events;
+            }
+            if Instant::now() > deadline {
+                return Err("the audit log did not record the sentinel write within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Ok(events
+            .iter()
+            .filter(|e| e["stage"] == "ResponseComplete")
+            .filter(|e| wanted(e["objectRef"]["namespace"].as_str().unwrap_or_default()))
+            .map(|e| {
+                let uri = e["requestURI"].as_str().unwrap_or_default();
+                let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+                let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+                RequestRecord {
+                    method: String::new(),
+                    path: path.to_string(),
+                    query: query.to_string(),
+                    user: s(&e["user"]["username"]),
+                    verb: s(&e["verb"]),
+                    api_group: s(&e["objectRef"]["apiGroup"]),
+                    resource: s(&e["objectRef"]["resource"]),
+                    subresource: s(&e["objectRef"]["subresource"]),
+                    namespace: s(&e["objectRef"]["namespace"]),
+                    name: s(&e["objectRef"]["name"]),
+                    dry_run: query.split('&').any(|kv| kv == "dryRun=All"),
+                    status: e["responseStatus"]["code"]
+                        .as_u64()
+                        .and_then(|c| u16::try_from(c).ok())
+                        .unwrap_or(0),
+                    user_agent: s(&e["userAgent"]),
+                    ..Default::default()
+                }
+            })
+            .collect())
+    }
+
     /// Reads one object as the administrator.
     pub fn get(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Option<Value> {
         let probe = json!({"apiVersion": api_version, "kind": kind, "metadata": {"namespace": namespace}});
@@ -563,6 +677,19 @@ impl Drop for ControlPlane {
         self.stop();
     }
 }
+
+/// What the audit log records: the metadata of writes to Istio's objects, nothing else.
+const AUDIT_POLICY: &str = r#"apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+  verbs: ["create", "update", "patch", "delete", "deletecollection"]
+  resources:
+  - group: security.istio.io
+  - group: networking.istio.io
+- level: None
+"#;
 
 fn api_in(client: &Client, ar: &ApiResource, namespaced: bool, obj: &Value) -> Api<DynamicObject> {
     let ns = obj["metadata"]["namespace"].as_str().unwrap_or("default");

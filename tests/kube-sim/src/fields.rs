@@ -249,10 +249,12 @@ impl Manager {
             "manager": self.manager,
             "operation": self.operation,
             "apiVersion": self.api_version,
-            "time": self.time,
             "fieldsType": "FieldsV1",
             "fieldsV1": to_fields_v1(&self.fields, &self.dots),
         });
+        if !self.time.is_empty() {
+            e["time"] = json!(self.time);
+        }
         if !self.subresource.is_empty() {
             e["subresource"] = json!(self.subresource);
         }
@@ -296,13 +298,20 @@ fn dot_paths(v: &Value) -> BTreeSet<Path> {
     out
 }
 
-/// Writes managers back into the object (empty ones dropped).
+/// Writes managers back into the object (empty ones dropped), in kube-apiserver's order:
+/// operation (Apply first), time (whole seconds), manager, apiVersion, subresource.
 pub(crate) fn store_managers(obj: &mut Value, managers: &[Manager]) {
-    let list: Vec<Value> = managers
-        .iter()
-        .filter(|m| !m.fields.is_empty())
-        .map(Manager::to_json)
-        .collect();
+    let mut kept: Vec<&Manager> = managers.iter().filter(|m| !m.fields.is_empty()).collect();
+    kept.sort_by_key(|m| {
+        (
+            m.operation.clone(),
+            crate::util::parse_rfc3339(&m.time).unwrap_or(0),
+            m.manager.clone(),
+            m.api_version.clone(),
+            m.subresource.clone(),
+        )
+    });
+    let list: Vec<Value> = kept.into_iter().map(Manager::to_json).collect();
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         if list.is_empty() {
             meta.remove("managedFields");
@@ -331,6 +340,14 @@ pub(crate) fn record_update(
         }
         _ => old.map(Manager::parse_all).unwrap_or_default(),
     };
+    // kube-apiserver tracks no managers on an update of an object that has none (stored before
+    // server-side apply existed, or stripped with `managedFields: [{}]`) until its first apply.
+    if old.is_some() && managers.is_empty() {
+        if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+        }
+        return;
+    }
     let new_paths = leaf_paths(new, keyed);
     let old_paths = old.map(|o| leaf_paths(o, keyed)).unwrap_or_default();
     // A list element changes owner only when it is created; its fields when they change.
@@ -395,6 +412,10 @@ pub(crate) fn record_update(
     store_managers(new, &managers);
 }
 
+/// The manager kube-apiserver gives the fields of an object without managedFields at its first
+/// server-side apply.
+pub(crate) const BEFORE_FIRST_APPLY: &str = "before-first-apply";
+
 /// A conflict found by apply.
 #[derive(Clone, Debug)]
 pub(crate) struct Conflict {
@@ -414,6 +435,17 @@ pub(crate) fn apply(
     now: &str,
     keyed: bool,
 ) -> Result<Value, Vec<Conflict>> {
+    // An object without any managedFields: kube-apiserver first records every field it has as
+    // an Update by `before-first-apply`, so the first apply conflicts with what it changes.
+    let with_owner;
+    let current = if Manager::parse_all(current).is_empty() && current.pointer("/metadata/uid").is_some() {
+        let mut owned = current.clone();
+        record_update(None, &mut owned, BEFORE_FIRST_APPLY, api_version, now, keyed);
+        with_owner = owned;
+        &with_owner
+    } else {
+        current
+    };
     let mut managers = Manager::parse_all(current);
     let applied_set = leaf_paths(applied, keyed);
     // Only values conflict: list elements themselves are shared freely.
@@ -468,6 +500,15 @@ pub(crate) fn apply(
             remove_path(&mut merged, p);
         }
     }
+    // An apply that changes no value leaves the time as it was (none for a new entry).
+    let without_managers = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+        }
+        v
+    };
+    let changed = without_managers(&merged) != without_managers(current);
     match managers
         .iter_mut()
         .find(|m| m.manager == manager && m.operation == "Apply")
@@ -476,7 +517,9 @@ pub(crate) fn apply(
             m.fields = applied_set;
             m.dots.clear();
             m.api_version = api_version.to_string();
-            m.time = now.to_string();
+            if changed {
+                m.time = now.to_string();
+            }
         }
         None => managers.insert(
             0,
@@ -484,7 +527,7 @@ pub(crate) fn apply(
                 manager: manager.to_string(),
                 operation: "Apply".into(),
                 api_version: api_version.to_string(),
-                time: now.to_string(),
+                time: if changed { now.to_string() } else { String::new() },
                 subresource: String::new(),
                 fields: applied_set,
                 dots: BTreeSet::new(),

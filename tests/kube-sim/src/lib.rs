@@ -4,7 +4,7 @@
 //! `127.0.0.1`, well enough that the real `kubectl` (1.32) and kube-rs 5 work
 //! against it: discovery (legacy and aggregated), get/list (label and field
 //! selectors, `limit`/`continue` paging), watch (also watch-list), create,
-//! update, delete, merge/strategic/JSON patches, server-side apply with
+//! update, delete (DeleteOptions `dryRun` and `preconditions`), merge/strategic/JSON patches, server-side apply with
 //! managed fields and conflicts, `dryRun=All`, Table and PartialObjectMetadata
 //! responses, RBAC with bearer tokens and impersonation,
 //! SelfSubjectAccessReview (`kubectl auth can-i`), CRD schema and CEL

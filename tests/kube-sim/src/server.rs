@@ -304,6 +304,27 @@ pub(crate) fn authorize(
     Err(ApiError::forbidden(group, resource, name, reason))
 }
 
+/// The field manager kube-apiserver records for a write that names none: the User-Agent up to
+/// its first `/`, without unprintable characters, at most 128 bytes; `unknown` when that leaves
+/// nothing (no User-Agent, or one starting with `/`).
+pub(crate) fn manager_from_user_agent(user_agent: &str) -> String {
+    let mut out = String::new();
+    for c in user_agent.split('/').next().unwrap_or("").chars() {
+        // Go's unicode.IsPrint: no control characters, and no spaces but ' '.
+        if c.is_control() || (c.is_whitespace() && c != ' ') {
+            continue;
+        }
+        if out.len() + c.len_utf8() > 128 {
+            break;
+        }
+        out.push(c);
+    }
+    if out.is_empty() {
+        out.push_str("unknown");
+    }
+    out
+}
+
 pub(crate) async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
     let mut rec = RequestRecord {
@@ -808,16 +829,15 @@ async fn resource_request(
             "fieldValidation must be one of \"Ignore\", \"Warn\", \"Strict\", got {field_validation:?}"
         )));
     }
-    let user_agent_manager = rec.user_agent.split('/').next().unwrap_or("").to_string();
     let opts = WriteOpts {
         dry_run: rec.dry_run,
         field_manager: Some(
             query
                 .get("fieldManager")
+                .filter(|m| !m.is_empty())
                 .map(str::to_string)
-                .unwrap_or(user_agent_manager),
-        )
-        .filter(|m| !m.is_empty()),
+                .unwrap_or_else(|| manager_from_user_agent(&rec.user_agent)),
+        ),
         strict: field_validation == "Strict",
         keep_meta: false,
     };
@@ -925,7 +945,33 @@ async fn resource_request(
             Ok(write_response(200, &present(&w.object, t, version), &w.warnings))
         }
         "delete" => {
-            let obj = cluster.delete_obj(t, ns_str, name, rec.dry_run)?;
+            // DeleteOptions may come in the body (client-go and kube-rs send them there):
+            // `dryRun` and `preconditions` are honoured as kube-apiserver does.
+            let options = delete_options(body)?;
+            if let Some(values) = options.get("dryRun").and_then(Value::as_array) {
+                let bad: Vec<String> = values
+                    .iter()
+                    .map(|v| v.as_str().unwrap_or("").to_string())
+                    .filter(|v| v != "All")
+                    .collect();
+                if !bad.is_empty() {
+                    return Err(ApiError::invalid(
+                        "DeleteOptions",
+                        "meta.k8s.io",
+                        "",
+                        vec![crate::status::Cause {
+                            reason: "FieldValueNotSupported",
+                            message: format!("Unsupported value: {bad:?}: supported values: \"All\""),
+                            field: "dryRun".into(),
+                        }],
+                    ));
+                }
+                if !values.is_empty() {
+                    rec.dry_run = true;
+                }
+            }
+            let preconditions = options.get("preconditions").cloned().unwrap_or(Value::Null);
+            let obj = cluster.delete_checked(t, ns_str, name, rec.dry_run, &preconditions)?;
             // kube-apiserver answers an immediate deletion with a Status (pods and namespaces
             // are deleted gracefully there and answer with the object).
             if !(t.group.is_empty() && matches!(t.plural.as_str(), "pods" | "namespaces")) {
@@ -1410,6 +1456,16 @@ async fn run_exec(
         }
     })
     .await;
+}
+
+/// The DeleteOptions of a DELETE body (`{}` when there is none); not JSON is a 400.
+fn delete_options(body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
+    Ok(if v.is_object() { v } else { json!({}) })
 }
 
 #[cfg(test)]

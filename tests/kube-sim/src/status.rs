@@ -68,6 +68,21 @@ impl ApiError {
             details: Some(details(name, &t.group, &t.plural)),
         }
     }
+    /// 409 of a DELETE whose preconditions do not hold, worded as kube-apiserver's (which
+    /// names the kind, not the resource). `why` is the mismatch sentence.
+    pub fn precondition_failed(t: &ResourceType, name: &str, why: &str) -> Self {
+        let qualified = if t.group.is_empty() {
+            t.kind.clone()
+        } else {
+            format!("{}.{}", t.kind, t.group)
+        };
+        ApiError {
+            code: 409,
+            reason: "Conflict",
+            message: format!("Operation cannot be fulfilled on {qualified} \"{name}\": {why}"),
+            details: Some(details(name, &t.group, &t.kind)),
+        }
+    }
     /// 422 Invalid for `Kind.group "name"` with causes.
     pub fn invalid(kind: &str, group: &str, name: &str, causes: Vec<Cause>) -> Self {
         let qualified = if group.is_empty() {
