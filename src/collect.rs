@@ -46,9 +46,13 @@ impl Gap {
     /// Whether this gap hides PeerAuthentications that decide modes in `namespace` (its own,
     /// or the root namespace's mesh-wide ones).
     pub fn hides_policies_of(&self, namespace: &str, root: &str) -> bool {
-        self.covers("peerauthentications", namespace)
-            || self.covers("peerauthentications", root)
-            || (self.is_mesh_config() && namespace == root)
+        self.covers("peerauthentications", namespace) || self.covers("peerauthentications", root)
+    }
+
+    /// Whether this gap hides the mesh-wide level: the root namespace's PeerAuthentications, or
+    /// the mesh config that names the root namespace.
+    pub fn hides_mesh_level(&self, root: &str) -> bool {
+        self.hides_policies_of(root, root) || self.is_mesh_config()
     }
 
     /// The gap of a mesh config that exists but could not be read: the root namespace (and so
@@ -462,7 +466,7 @@ pub struct ClusterRead {
     /// assumed, not confirmed).
     pub mesh_unread: Option<String>,
     /// When the mesh config exists but could not be read (RBAC, or not parseable), the root
-    /// namespace is unknown: [`Gap::hides_policies_of`] then treats the mesh-wide level as hidden.
+    /// namespace is unknown: [`Gap::hides_mesh_level`] then treats the mesh-wide level as hidden.
     /// (A missing ConfigMap is not a gap: istiod itself then uses its own namespace.)
     pub mesh_gap: Option<Gap>,
 }

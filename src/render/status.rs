@@ -245,7 +245,7 @@ impl<'a> HiddenPolicies<'a> {
     fn new(gaps: &'a [Gap], root: &str) -> Self {
         HiddenPolicies {
             gaps,
-            root_hidden: gaps.iter().any(|g| g.hides_policies_of(root, root)),
+            root_hidden: gaps.iter().any(|g| g.hides_mesh_level(root)),
         }
     }
 
@@ -380,7 +380,7 @@ pub fn build(
     per_workload: &[Option<WorkloadTraffic>],
 ) -> StatusReport {
     let root = analysis.root_namespace.clone();
-    let mesh_known = !gaps.iter().any(|g| g.hides_policies_of(&root, &root));
+    let mesh_known = !gaps.iter().any(|g| g.hides_mesh_level(&root));
     let hidden = HiddenPolicies::new(&gaps, &root);
     let namespaces = analysis
         .namespaces
