@@ -26,6 +26,7 @@ fn the_tour_walks_through_the_whole_lab() {
         );
     }
     // before: PERMISSIVE; after enable: created; plaintext rejected, mTLS accepted; rollback
+    // by removing the policy
     assert!(text.contains("istioinaction         PERMISSIVE"), "{text}");
     assert!(
         text.contains("peerauthentication.security.istio.io/default created (dry run)"),
@@ -45,10 +46,16 @@ fn the_tour_walks_through_the_whole_lab() {
         "{text}"
     );
     assert!(text.contains("Chain: verifies against the root"), "{text}");
+    // The rollback removes the policy (`--inherit`): Istio's default decides again.
     assert!(
-        text.contains("peerauthentication.security.istio.io/default configured"),
+        text.contains("peerauthentication.security.istio.io/default deleted\n"),
         "{text}"
     );
+    let back = text
+        .rfind("Mesh-wide default")
+        .map(|i| &text[i..])
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(back.contains("istioinaction   PERMISSIVE   -"), "{back}");
     // Readiness from traffic before STRICT: the caller outside the mesh (which Istio can only
     // name `unknown`) is seen, and enable refuses to cut it until --force.
     assert!(text.contains("no (plaintext from 1 unknown source)"), "{text}");

@@ -181,8 +181,8 @@ pub const STEPS: &[Step] = &[
         exit: 0,
     },
     Step {
-        title: "Roll back to PERMISSIVE",
-        args: &["mtls", "enable", "istioinaction", "--permissive"],
+        title: "Roll back: remove the policy (the workshop's kubectl delete, reviewed first)",
+        args: &["mtls", "enable", "istioinaction", "--inherit"],
         exit: 0,
     },
     Step {
