@@ -165,13 +165,7 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> Result<i32, Error> {
         &file,
     )?);
     if outcome != Outcome::Unchanged {
-        let ports = effect.ports(&read.snapshot);
-        out.section(&render::diff::effects(
-            &effect.effects,
-            &ports,
-            suffix,
-            args.show_all,
-        ));
+        show_effect(&out, &effect, &read.snapshot, suffix, args.show_all);
     }
     if !passes(&review, &object, args.force, args.show_all, Action::Change) {
         return Ok(1);
@@ -289,6 +283,18 @@ fn refuse_unread(review: &mut change::Review, read: &crate::collect::ClusterRead
 
 /// Prints the review's warnings and refusals; whether the write may go ahead (no refusal, or
 /// `--force`). `verb`/`done`/`forced`: "change"/"written"/"writes" or "delete"/"deleted"/"deletes".
+/// Prints the effect table: each workload whose mode changes, with the ports that keep their own.
+fn show_effect(
+    out: &Out,
+    effect: &change::Effect,
+    snapshot: &crate::model::Snapshot,
+    suffix: &str,
+    show_all: bool,
+) {
+    let ports = effect.ports(snapshot);
+    out.section(&render::diff::effects(&effect.effects, &ports, suffix, show_all));
+}
+
 fn passes(review: &change::Review, object: &str, force: bool, show_all: bool, action: Action) -> bool {
     eprint!("{}", render::diff::warnings(&review.warnings, show_all));
     if review.refusals.is_empty() {
@@ -383,13 +389,7 @@ async fn remove(ctx: Removing<'_>, mut telemetry_request: crate::telemetry::Requ
     }
 
     out.section(&render::diff::removal_diff(&live, &file)?);
-    let ports = effect.ports(&read.snapshot);
-    out.section(&render::diff::effects(
-        &effect.effects,
-        &ports,
-        suffix,
-        args.show_all,
-    ));
+    show_effect(out, &effect, &read.snapshot, suffix, args.show_all);
     if !passes(&review, &object, args.force, args.show_all, Action::Delete) {
         return Ok(1);
     }

@@ -1,7 +1,6 @@
 //! `kubectl mtls graph`: the traffic graph with, on each edge, whether it is mutual TLS and
 //! what STRICT would do to it.
 
-use crate::change::check_namespace;
 use crate::cli::{GlobalArgs, GraphArgs, GraphOutput};
 use crate::client::connect;
 use crate::collect::ReadOptions;
@@ -14,15 +13,8 @@ use crate::render::{to_json, to_yaml};
 /// Runs `kubectl mtls graph` and returns the exit code: 0, or 1 when telemetry could not be
 /// read completely (the graph shown may then miss edges).
 pub async fn run(global: &GlobalArgs, args: GraphArgs) -> Result<i32, Error> {
-    for ns in &args.namespaces {
-        check_namespace(ns)?;
-    }
+    super::check_scope_flags(args.all_namespaces, &args.namespaces)?;
     super::check_istio_flags(&args.istio_namespace, args.revision.as_deref())?;
-    if args.all_namespaces && !args.namespaces.is_empty() {
-        return Err(Error::Usage(
-            "a namespace cannot be given together with -A/--all-namespaces".into(),
-        ));
-    }
     // Bad telemetry flags are usage errors, before any connection.
     let telemetry = super::telemetry::request(
         &args.telemetry,

@@ -40,6 +40,20 @@ pub fn check_istio_flags(istio_namespace: &str, revision: Option<&str>) -> Resul
     Ok(())
 }
 
+/// Checks the namespaces a read names before any request: each a valid namespace name, and
+/// none together with `-A`.
+pub fn check_scope_flags(all_namespaces: bool, names: &[String]) -> Result<(), Error> {
+    for ns in names {
+        crate::change::check_namespace(ns)?;
+    }
+    if all_namespaces && !names.is_empty() {
+        return Err(Error::Usage(
+            "a namespace cannot be given together with -A/--all-namespaces".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The namespaces a read covers: `-A`, the names given (each once, in order), or the
 /// context's namespace.
 pub fn scope_of(all_namespaces: bool, names: &[String], context_namespace: &str) -> Scope {

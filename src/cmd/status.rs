@@ -1,6 +1,5 @@
 //! `kubectl mtls status`: read the cluster, resolve as Istio does, render.
 
-use crate::change::check_namespace;
 use crate::cli::{GlobalArgs, ModeArg, StatusArgs, StatusOutput};
 use crate::client::connect;
 use crate::collect::{ReadOptions, Scope, read_snapshot};
@@ -21,14 +20,7 @@ pub fn mode_of(m: ModeArg) -> Mode {
 
 /// Runs `kubectl mtls status` and returns the exit code.
 pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<i32, Error> {
-    for ns in &args.namespaces {
-        check_namespace(ns)?;
-    }
-    if args.all_namespaces && !args.namespaces.is_empty() {
-        return Err(Error::Usage(
-            "a namespace cannot be given together with -A/--all-namespaces".into(),
-        ));
-    }
+    super::check_scope_flags(args.all_namespaces, &args.namespaces)?;
     super::check_istio_flags(&args.istio_namespace, args.revision.as_deref())?;
     // Bad telemetry flags are usage errors, before any connection.
     let mut telemetry_request = super::telemetry::request(
